@@ -1,0 +1,66 @@
+"""Shared fixtures: a small generated CoNLL corpus and the path to the real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+CONLL_DIR = SHARED / "conll2003"
+PAPER_CSV = SHARED / "paper" / "mtl_balanced.csv"
+
+_TYPES = ["PER", "ORG", "LOC", "MISC"]
+
+
+def write_tiny_conll(path: Path, n_sentences: int, seed: int) -> None:
+    """Write a generated 4-column CoNLL-2003-style file in IOB2, with -DOCSTART- lines."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(60)] + [f"Ent{i}" for i in range(40)]
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for s in range(n_sentences):
+        if s and s % 10 == 0:
+            lines += ["-DOCSTART- -X- -X- O", ""]
+        length = int(rng.integers(3, 12))
+        i = 0
+        while i < length:
+            if rng.random() < 0.25:
+                etype = _TYPES[int(rng.integers(4))]
+                span = int(rng.integers(1, 3))
+                for j in range(span):
+                    word = words[60 + int(rng.integers(40))]
+                    lines.append(f"{word} NNP B-NP {'B' if j == 0 else 'I'}-{etype}")
+                i += span
+            else:
+                lines.append(f"{words[int(rng.integers(60))]} NN I-NP O")
+                i += 1
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def tiny_conll_dir(tmp_path_factory) -> Path:
+    """A directory with generated train.txt, valid.txt and test.txt."""
+    d = tmp_path_factory.mktemp("tiny_conll")
+    write_tiny_conll(d / "train.txt", 400, seed=1)
+    write_tiny_conll(d / "valid.txt", 80, seed=2)
+    write_tiny_conll(d / "test.txt", 80, seed=3)
+    return d
+
+
+@pytest.fixture(scope="session")
+def conll_dir() -> Path:
+    """The real CoNLL-2003 directory; skips when ../shared is absent."""
+    if not (CONLL_DIR / "train.txt").exists():
+        pytest.skip(f"real CoNLL-2003 not found at {CONLL_DIR}")
+    return CONLL_DIR
+
+
+@pytest.fixture(scope="session")
+def paper_csv() -> Path:
+    """The paper's published balanced table; skips when ../shared is absent."""
+    if not PAPER_CSV.exists():
+        pytest.skip(f"paper table not found at {PAPER_CSV}")
+    return PAPER_CSV
