@@ -1,0 +1,289 @@
+"""Expand an experiment's configuration into grid points.
+
+An experiment (one entry of ``config["experiments"]``) names its grid as a list
+of *blocks*. Each block is a Cartesian product of its axes; the experiment's
+grid is the union of its blocks, plus the rows of an optional points table.
+Seeds multiply every configuration.
+
+Balanced blocks have the axes ``n_tasks``, ``n_tokens_per_task`` and one of
+``alpha`` or ``ami`` (a target AMI, turned into an α by the simulate step).
+Unbalanced blocks have ``n_tasks``, ``n_ner``, ``n_syn`` and ``alpha`` or
+``ami``. A configuration with ``n_tasks == 1`` is the single-task baseline: it has
+no synthetic task, so its α/AMI and ``n_syn`` are dropped and duplicates merge.
+
+Every configuration has a *config id* that names it in file paths, e.g.
+``T2_n1000_a0.9`` (balanced), ``T3_ner1000_syn4000_ami0.34`` (unbalanced) or
+``T1_n1000`` (single task). The id of a grid point adds the seed: ``..._s0``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = [
+    "GridPoint",
+    "expand_experiment",
+    "config_hash",
+    "format_number",
+    "GRID_SETTINGS",
+]
+
+#: Experiment keys that do not change a model's result and so stay out of the hash.
+_UNHASHED = {"grid", "points_csv", "seeds", "studies", "description", "regress"}
+
+#: Keys that describe the grid itself, not the settings of each model.
+GRID_SETTINGS = ("grid", "points_csv", "seeds")
+
+
+def format_number(value: float) -> str:
+    """Format a number for a config id: shortest round-tripping form, no exponent.
+
+    Parameters
+    ----------
+    value : float
+        The number.
+
+    Returns
+    -------
+    str
+        ``1000`` for 1000.0, ``0.9`` for 0.9, ``0.333`` for 0.333.
+    """
+    value = float(value)
+    if value.is_integer():
+        return str(int(value))
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = f"{value:.12f}".rstrip("0")
+    return text
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One trained model: a configuration of the grid and a seed.
+
+    Attributes
+    ----------
+    experiment : str
+        The experiment's name.
+    mode : {"balanced", "unbalanced"}
+        Whether NER and the synthetic tasks have the same number of tokens.
+    n_tasks : int
+        T, the number of tasks including NER; 1 is the single-task baseline.
+    n_ner : int
+        Training tokens labelled for NER.
+    n_syn : int
+        Training tokens labelled for each synthetic task (0 when ``n_tasks == 1``).
+    alpha : float or None
+        The diagonal of the transition matrix of every synthetic task.
+    ami : float or None
+        A target AMI, turned into α by the simulate step, instead of ``alpha``.
+    seed : int
+        The seed of slicing, simulation, initialisation and shuffling.
+    """
+
+    experiment: str
+    mode: str
+    n_tasks: int
+    n_ner: int
+    n_syn: int
+    alpha: float | None
+    ami: float | None
+    seed: int
+
+    @property
+    def n_tokens_per_task(self) -> int | None:
+        """n of a balanced experiment (tokens per task); None when unbalanced."""
+        return self.n_ner if self.mode == "balanced" else None
+
+    @property
+    def config_id(self) -> str:
+        """The configuration's name in file paths (no seed)."""
+        if self.mode == "balanced":
+            parts = [f"T{self.n_tasks}", f"n{self.n_ner}"]
+        else:
+            parts = [f"T{self.n_tasks}", f"ner{self.n_ner}"]
+            if self.n_tasks > 1:
+                parts.append(f"syn{self.n_syn}")
+        if self.alpha is not None:
+            parts.append(f"a{format_number(self.alpha)}")
+        elif self.ami is not None:
+            parts.append(f"ami{format_number(self.ami)}")
+        return "_".join(parts)
+
+    @property
+    def point_id(self) -> str:
+        """The grid point's name: config id and seed."""
+        return f"{self.config_id}_s{self.seed}"
+
+    def record(self) -> dict:
+        """The grid values as a flat dict, as they appear in result tables."""
+        out = asdict(self)
+        out["n_tokens_per_task"] = self.n_tokens_per_task
+        out["config_id"] = self.config_id
+        out["point_id"] = self.point_id
+        return out
+
+
+def _as_list(block: Mapping, key: str, where: str) -> list:
+    value = block[key]
+    values = list(value) if isinstance(value, list | tuple) else [value]
+    if not values:
+        raise ValueError(f"{where}: '{key}' is an empty list; give at least one value")
+    return values
+
+
+def _check_int(value, key: str, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not float(value).is_integer() or int(value) < minimum:
+        raise ValueError(f"{where}: '{key}' = {value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def _check_level(value, key: str, where: str) -> float:
+    value = float(value)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{where}: '{key}' = {value!r} must lie in (0, 1]")
+    return value
+
+
+def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
+    """Yield (n_tasks, n_ner, n_syn, alpha, ami) for one product block.
+
+    An axis whose value is None (the schema's default) counts as absent.
+    """
+    block = {k: v for k, v in block.items() if v is not None}
+    if "alpha" in block and "ami" in block:
+        raise ValueError(f"{where}: give either 'alpha' or 'ami', not both")
+    if mode == "balanced":
+        size_keys = ("n_tokens_per_task",)
+        wrong = [k for k in ("n_ner", "n_syn") if k in block]
+    else:
+        size_keys = ("n_ner", "n_syn")
+        wrong = [k for k in ("n_tokens_per_task",) if k in block]
+    if wrong:
+        raise ValueError(
+            f"{where}: key(s) {wrong} do not belong to a {mode} experiment; "
+            f"use {list(size_keys)} instead"
+        )
+    missing = [k for k in ("n_tasks", *size_keys) if k not in block]
+    if missing:
+        raise ValueError(f"{where}: missing grid axis {missing}")
+    tasks = [_check_int(t, "n_tasks", where, 1) for t in _as_list(block, "n_tasks", where)]
+    sizes = [[_check_int(v, k, where, 1) for v in _as_list(block, k, where)] for k in size_keys]
+    level_key = "alpha" if "alpha" in block else "ami" if "ami" in block else None
+    levels = (
+        [_check_level(v, level_key, where) for v in _as_list(block, level_key, where)]
+        if level_key
+        else [None]
+    )
+    if level_key is None and any(t > 1 for t in tasks):
+        raise ValueError(f"{where}: n_tasks > 1 needs the synthetic tasks' 'alpha' or 'ami' list")
+    for t, *size, level in itertools.product(tasks, *sizes, levels):
+        n_ner = size[0]
+        n_syn = size[0] if mode == "balanced" else size[1]
+        if t == 1:
+            yield (1, n_ner, 0 if mode == "unbalanced" else n_ner, None, None)
+        elif level_key == "alpha":
+            yield (t, n_ner, n_syn, level, None)
+        else:
+            yield (t, n_ner, n_syn, None, level)
+
+
+def _points_table(path: str | Path, mode: str, where: str) -> list[dict]:
+    """Read the blocks of a points table: one block per row."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{where}: points_csv '{path}' does not exist; fix the path")
+    table = pd.read_csv(path)
+    keys = ["n_tasks", "n_tokens_per_task"] if mode == "balanced" else ["n_tasks", "n_ner", "n_syn"]
+    missing = [k for k in keys if k not in table.columns]
+    level = "alpha" if "alpha" in table.columns else "ami" if "ami" in table.columns else None
+    if missing or level is None:
+        raise ValueError(
+            f"{where}: points_csv '{path}' lacks column(s) {missing or []}"
+            f"{'' if level else ' and alpha or ami'}; it needs {keys} and alpha or ami"
+        )
+    blocks = []
+    for i, row in enumerate(table[[*keys, level]].itertuples(index=False), start=2):
+        block = dict(zip([*keys, level], row, strict=True))
+        if int(block["n_tasks"]) == 1:
+            block.pop(level)
+        blocks.append((f"{where}: points_csv '{path}' line {i}", block))
+    return blocks
+
+
+def expand_experiment(name: str, experiment: Mapping) -> list[GridPoint]:
+    """List the grid points of one experiment, in a stable order.
+
+    Parameters
+    ----------
+    name : str
+        The experiment's name (a key of ``config["experiments"]``).
+    experiment : mapping
+        Its validated configuration: ``mode``, ``grid`` (list of blocks),
+        ``points_csv`` and ``seeds``.
+
+    Returns
+    -------
+    list of GridPoint
+        Unique points, ordered by configuration then seed.
+
+    Raises
+    ------
+    ValueError
+        A block misses an axis, has an axis of the other mode, or a value out of range.
+    """
+    mode = experiment.get("mode", "balanced")
+    if mode not in ("balanced", "unbalanced"):
+        raise ValueError(f"experiments.{name}.mode = {mode!r}: use 'balanced' or 'unbalanced'")
+    blocks = [
+        (f"experiments.{name}.grid[{i}]", block)
+        for i, block in enumerate(experiment.get("grid") or [])
+    ]
+    if experiment.get("points_csv"):
+        blocks += _points_table(experiment["points_csv"], mode, f"experiments.{name}")
+    if not blocks:
+        raise ValueError(
+            f"experiments.{name}: the grid is empty; give 'grid' blocks or a 'points_csv'"
+        )
+    seeds = [
+        _check_int(s, "seeds", f"experiments.{name}", 0)
+        for s in _as_list(experiment, "seeds", f"experiments.{name}")
+    ]
+    configs: dict[tuple, None] = {}
+    for where, block in blocks:
+        for config in _block_configs(block, mode, where):
+            configs.setdefault(config, None)
+    points = [
+        GridPoint(name, mode, t, n_ner, n_syn, alpha, ami, seed)
+        for (t, n_ner, n_syn, alpha, ami) in configs
+        for seed in seeds
+    ]
+    return points
+
+
+def config_hash(experiment: Mapping) -> str:
+    """A short hash of the settings that decide a model's result.
+
+    Grid axes, seeds and study settings are left out, so every model of an
+    experiment shares the hash and a change of, e.g., epochs changes it.
+
+    Parameters
+    ----------
+    experiment : mapping
+        The experiment's validated configuration.
+
+    Returns
+    -------
+    str
+        The first 12 hex digits of a SHA-256 over canonical JSON.
+    """
+    settings = {k: v for k, v in experiment.items() if k not in _UNHASHED}
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

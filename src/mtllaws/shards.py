@@ -1,0 +1,239 @@
+"""Parquet shards: atomic writes, the shard schema, and aggregation.
+
+Every job of the sweep writes its result as one Parquet *shard*. A shard is
+written to a temporary file in the target's folder and renamed into place, so a
+job killed at any moment leaves either no shard or a whole one. The aggregate
+step checks every evaluate shard against :data:`RUN_COLUMNS` and concatenates
+them into ``runs.parquet`` (one row per model) and ``summary.parquet`` (mean,
+std and count per configuration over seeds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = [
+    "atomic_path",
+    "write_parquet",
+    "write_csv",
+    "read_shard",
+    "RUN_COLUMNS",
+    "GROUP_KEYS",
+    "WALL_TIME_COLUMNS",
+    "collect_runs",
+    "summarize",
+    "ShardError",
+]
+
+#: Columns every evaluate shard has, with the kind of value (pandas dtype kind).
+RUN_COLUMNS: dict[str, str] = {
+    "experiment": "O",
+    "mode": "O",
+    "slices": "O",
+    "config_id": "O",
+    "point_id": "O",
+    "n_tasks": "i",
+    "n_tokens_per_task": "f",
+    "n_ner": "i",
+    "n_syn": "i",
+    "alpha": "f",
+    "ami_target": "f",
+    "seed": "i",
+    "ami": "O",
+    "ami_mean": "f",
+    "dev_precision": "f",
+    "dev_recall": "f",
+    "dev_f1": "f",
+    "test_precision": "f",
+    "test_recall": "f",
+    "test_f1": "f",
+    "train_loss": "O",
+    "wall_time_s": "f",
+    "version": "O",
+    "config_hash": "O",
+}
+
+#: The columns that identify a configuration; seeds are averaged over within each.
+GROUP_KEYS = [
+    "experiment",
+    "mode",
+    "slices",
+    "config_id",
+    "n_tasks",
+    "n_tokens_per_task",
+    "n_ner",
+    "n_syn",
+    "alpha",
+    "ami_target",
+]
+
+#: Columns that differ between two otherwise identical runs.
+WALL_TIME_COLUMNS = ["wall_time_s", "train_time_s", "eval_time_s"]
+
+
+class ShardError(ValueError):
+    """A shard is missing, unreadable, or does not follow the shard schema."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+
+    Parameters
+    ----------
+    path : path-like
+        The final destination. Its folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, *, metadata=None) -> None:
+    """Write a DataFrame to Parquet atomically.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    path : path-like
+        Destination.
+    metadata : dict of str to str, optional
+        Extra key-value metadata stored in the Parquet schema.
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged.update({k.encode(): str(v).encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(merged)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a DataFrame to CSV atomically; list cells become ';'-joined text."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object and out[column].map(_is_sequence).any():
+            out[column] = out[column].map(
+                lambda v: ";".join(format(float(x), ".6g") for x in v) if _is_sequence(v) else v
+            )
+    with atomic_path(path) as tmp:
+        out.to_csv(tmp, index=False)
+
+
+def _is_sequence(value) -> bool:
+    return isinstance(value, list | tuple | np.ndarray)
+
+
+def read_shard(path: str | os.PathLike) -> pd.DataFrame:
+    """Read one evaluate shard and check it against :data:`RUN_COLUMNS`.
+
+    Raises
+    ------
+    ShardError
+        The file is missing or not Parquet, lacks a column, has a column of the
+        wrong kind, or does not hold exactly one row. The message names the file.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise ShardError(f"shard {path} does not exist; rerun the workflow to create it") from None
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise ShardError(
+            f"shard {path} is not a readable Parquet file ({exc}); delete it and rerun "
+            "the workflow to recreate it"
+        ) from exc
+    missing = [c for c in RUN_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ShardError(
+            f"shard {path} is not an evaluate shard of this workflow: it lacks column(s) "
+            f"{missing}; delete it and rerun the workflow"
+        )
+    if len(frame) != 1:
+        raise ShardError(f"shard {path} has {len(frame)} rows; an evaluate shard has exactly 1")
+    for column, kind in RUN_COLUMNS.items():
+        actual = frame[column].dtype.kind
+        ok = actual == kind or (kind == "f" and actual in "if") or (kind == "O" and actual in "OUT")
+        if not ok:
+            raise ShardError(
+                f"shard {path}: column '{column}' has dtype {frame[column].dtype}, "
+                f"expected kind '{kind}'; delete it and rerun the workflow"
+            )
+    return frame
+
+
+def collect_runs(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Concatenate evaluate shards into the runs table, one row per model.
+
+    Rows are sorted by configuration and seed so that the table does not depend
+    on the order in which jobs finished.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        Evaluate shards.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if not paths:
+        raise ShardError("no evaluate shards to aggregate; the experiment's grid is empty")
+    frames = [read_shard(p) for p in paths]
+    runs = pd.concat(frames, ignore_index=True)
+    duplicated = runs["point_id"][runs["point_id"].duplicated()]
+    if len(duplicated):
+        raise ShardError(f"grid point(s) {sorted(set(duplicated))} appear in more than one shard")
+    return runs.sort_values(["config_id", "seed"], kind="stable").reset_index(drop=True)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation and count per configuration over seeds.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        The runs table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The :data:`GROUP_KEYS`, then ``<metric>_mean`` and ``<metric>_std`` for
+        every numeric metric (sample std, NaN for one seed), then ``count``.
+    """
+    skip = set(GROUP_KEYS) | {"seed"}
+    metrics = [
+        c
+        for c in runs.columns
+        if c not in skip and runs[c].dtype.kind in "if" and not c.endswith("_id")
+    ]
+    grouped = runs.groupby(GROUP_KEYS, dropna=False, sort=True)
+    stats = grouped[metrics].agg(["mean", "std"])
+    stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
+    stats["count"] = grouped.size()
+    return stats.reset_index()

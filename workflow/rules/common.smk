@@ -1,0 +1,156 @@
+"""Configuration, grid expansion and input functions shared by every rule."""
+
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# The package lives in src/: make it importable here and in every job, also in
+# conda environments, without requiring `pip install -e .`.
+SRC = str(Path(workflow.basedir, "src"))
+sys.path.insert(0, SRC)
+# Setting (not reading) the variable: jobs inherit it, also under --sdm conda.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+)
+
+from mtllaws import grid as mtl_grid
+from mtllaws import pipeline
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+EXPERIMENTS = pipeline.check_config(config)
+POINTS = {
+    name: {p.point_id: p for p in mtl_grid.expand_experiment(name, exp)}
+    for name, exp in EXPERIMENTS.items()
+}
+CONFIG_IDS = {
+    name: sorted({p.config_id for p in points.values()})
+    for name, points in POINTS.items()
+}
+
+
+wildcard_constraints:
+    experiment="[A-Za-z0-9_]+",
+    config="T[0-9]+_[A-Za-z0-9_.]+",
+    seed="[0-9]+",
+    corpus="[A-Za-z0-9_.]+",
+    embedding="[A-Za-z0-9_.]+",
+
+
+def get_experiment(wildcards):
+    """The validated settings of the experiment named by the wildcards."""
+    return EXPERIMENTS[wildcards.experiment]
+
+
+def get_point(wildcards):
+    """The grid values of the point named by the wildcards, as a dict."""
+    point_id = f"{wildcards.config}_s{wildcards.seed}"
+    try:
+        return POINTS[wildcards.experiment][point_id].record()
+    except KeyError:
+        raise ValueError(
+            f"{wildcards.experiment}/{point_id} is not a point of the configured grid"
+        ) from None
+
+
+def get_corpus_settings(wildcards):
+    """The corpus settings shared by the experiments that use this corpus name."""
+    return pipeline.corpus_settings(EXPERIMENTS, wildcards.corpus)
+
+
+def get_corpus_source(wildcards):
+    """The raw corpus files: the configured directory or the downloaded copy."""
+    settings = get_corpus_settings(wildcards)
+    folder = (
+        Path(settings["dir"])
+        if settings["dir"]
+        else Path("resources", "corpus", wildcards.corpus, "download")
+    )
+    return {split: str(folder / f"{split}.txt") for split in pipeline.SPLITS}
+
+
+def get_prepared_corpus(wildcards):
+    """The cache folder of the experiment's corpus."""
+    name = get_experiment(wildcards)["corpus"]["name"]
+    return str(Path("resources", "corpus", name, "prepared"))
+
+
+def get_embedding_settings(wildcards):
+    """The embedding settings named by an embedding id."""
+    return pipeline.embedding_settings(
+        EXPERIMENTS, wildcards.corpus, wildcards.embedding
+    )
+
+
+def get_pretrained_vectors(wildcards):
+    """The pretrained vector file, or nothing when fastText is trained here."""
+    path = get_embedding_settings(wildcards)["pretrained"]
+    return [path] if path else []
+
+
+def get_embeddings(wildcards):
+    """The embedding matrix of the experiment."""
+    exp = get_experiment(wildcards)
+    return str(
+        Path(
+            "resources",
+            "embeddings",
+            exp["corpus"]["name"],
+            f"{pipeline.embedding_id(exp['embeddings'])}.npy",
+        )
+    )
+
+
+def get_train_threads(wildcards):
+    """Torch threads of a training job."""
+    return get_experiment(wildcards)["train"]["threads"]
+
+
+def get_train_gpus(wildcards):
+    """1 when the experiment trains on CUDA, else 0."""
+    return int(get_experiment(wildcards)["train"]["device"] == "cuda")
+
+
+def get_checkpoint(wildcards):
+    """Where a training job keeps its checkpoint."""
+    return str(
+        Path(
+            "results",
+            wildcards.experiment,
+            "checkpoints",
+            wildcards.config,
+            f"s{wildcards.seed}.pt",
+        )
+    )
+
+
+def get_eval_shards(wildcards):
+    """Every evaluate shard of an experiment."""
+    return [
+        str(
+            Path(
+                "results",
+                wildcards.experiment,
+                "evaluate",
+                p.config_id,
+                f"s{p.seed}.parquet",
+            )
+        )
+        for p in POINTS[wildcards.experiment].values()
+    ]
+
+
+def get_final_targets():
+    """What `rule all` builds: tables, figures and formulas of every run experiment."""
+    targets = []
+    for name in config["run"]:
+        folder = Path("results", name)
+        targets += [
+            folder / "runs.parquet",
+            folder / "summary.parquet",
+            folder / "runs.csv",
+            folder / "summary.csv",
+        ]
+    return [str(t) for t in targets]
