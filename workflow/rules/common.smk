@@ -143,7 +143,7 @@ def get_eval_shards(wildcards):
 
 
 def get_final_targets():
-    """What `rule all` builds: tables, figures and formulas of every run experiment."""
+    """The final targets: tables, figures and formulas of every experiment in run."""
     targets = []
     for name in config["run"]:
         folder = Path("results", name)
