@@ -1,0 +1,96 @@
+"""Tests of mtllaws.grid."""
+
+import pytest
+
+from mtllaws.grid import GridPoint, config_hash, expand_experiment, format_number
+
+
+def _exp(grid, mode="balanced", seeds=(0, 1), **extra):
+    return {"mode": mode, "grid": grid, "points_csv": "", "seeds": list(seeds), **extra}
+
+
+def test_balanced_product_and_stl_dedup():
+    grid = [
+        {"n_tasks": [1, 2], "n_tokens_per_task": [1000, 2000], "alpha": [0.6, 0.9]},
+        {"n_tasks": [1], "n_tokens_per_task": [1000], "alpha": None},
+    ]
+    points = expand_experiment("e", _exp(grid))
+    configs = sorted({p.config_id for p in points})
+    assert configs == sorted(
+        ["T1_n1000", "T1_n2000", "T2_n1000_a0.6", "T2_n1000_a0.9", "T2_n2000_a0.6", "T2_n2000_a0.9"]
+    )
+    assert len(points) == 12
+    assert len({p.point_id for p in points}) == 12
+    stl = [p for p in points if p.n_tasks == 1]
+    assert all(p.alpha is None and p.ami is None for p in stl)
+
+
+def test_unbalanced_ids_and_ami_targets():
+    grid = [{"n_tasks": [1, 3], "n_ner": [1000], "n_syn": [2000, 4000], "ami": [0.34]}]
+    points = expand_experiment("u", _exp(grid, mode="unbalanced", seeds=[7]))
+    ids = [p.point_id for p in points]
+    assert ids == [
+        "T1_ner1000_s7",
+        "T3_ner1000_syn2000_ami0.34_s7",
+        "T3_ner1000_syn4000_ami0.34_s7",
+    ]
+    assert points[0].n_syn == 0
+    assert points[1].n_tokens_per_task is None
+    assert points[2].record()["ami"] == 0.34
+
+
+def test_points_csv(tmp_path):
+    table = tmp_path / "points.csv"
+    table.write_text("n_tasks,n_tokens_per_task,alpha\n2,1000,0.6\n1,1000,1.0\n2,1000,0.6\n")
+    points = expand_experiment(
+        "p", _exp([], points_csv=str(table), seeds=[0]) | {"points_csv": str(table)}
+    )
+    assert [p.config_id for p in points] == ["T2_n1000_a0.6", "T1_n1000"]
+
+
+@pytest.mark.parametrize(
+    ("grid", "mode", "message"),
+    [
+        ([{"n_tasks": [2], "n_tokens_per_task": [10]}], "balanced", "needs the synthetic"),
+        ([{"n_tasks": [0], "n_tokens_per_task": [10]}], "balanced", "'n_tasks' = 0"),
+        ([{"n_tasks": [1], "n_tokens_per_task": [0]}], "balanced", "'n_tokens_per_task' = 0"),
+        ([{"n_tasks": [2], "n_tokens_per_task": [5], "alpha": [1.5]}], "balanced", "'alpha' = 1.5"),
+        (
+            [{"n_tasks": [2], "n_tokens_per_task": [5], "alpha": [0.5], "ami": [0.3]}],
+            "balanced",
+            "not both",
+        ),
+        ([{"n_tasks": [1], "n_ner": [5], "n_syn": [5]}], "balanced", "do not belong"),
+        ([{"n_tasks": [1], "n_ner": [5]}], "unbalanced", "missing grid axis"),
+        ([], "balanced", "grid is empty"),
+    ],
+)
+def test_bad_grids_name_the_block(grid, mode, message):
+    with pytest.raises(ValueError, match=message):
+        expand_experiment("bad", _exp(grid, mode=mode))
+
+
+def test_missing_points_csv_names_path(tmp_path):
+    with pytest.raises(ValueError, match="points_csv .*does not exist"):
+        expand_experiment("x", _exp([], points_csv=str(tmp_path / "nope.csv")))
+
+
+def test_format_number():
+    assert format_number(1000.0) == "1000"
+    assert format_number(0.9) == "0.9"
+    assert format_number(1e-7) == "0.0000001"
+
+
+def test_config_hash_ignores_grid_but_not_training():
+    base = _exp([{"n_tasks": [1], "n_tokens_per_task": [5]}], train={"epochs": 10})
+    other_grid = dict(base, grid=[{"n_tasks": [2]}], seeds=[9])
+    other_train = dict(base, train={"epochs": 11})
+    assert config_hash(base) == config_hash(other_grid)
+    assert config_hash(base) != config_hash(other_train)
+
+
+def test_gridpoint_is_hashable_and_frozen():
+    p = GridPoint("e", "balanced", 2, 10, 10, 0.9, None, 0)
+    assert {p: 1}[p] == 1
+    with pytest.raises(AttributeError):
+        p.seed = 3

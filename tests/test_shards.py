@@ -1,0 +1,122 @@
+"""Tests of mtllaws.shards."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtllaws.shards import (
+    GROUP_KEYS,
+    RUN_COLUMNS,
+    ShardError,
+    atomic_path,
+    collect_runs,
+    read_shard,
+    summarize,
+    write_csv,
+    write_parquet,
+)
+
+
+def make_row(config_id="T2_n1000_a0.9", seed=0, f1=0.5, **extra):
+    row = {
+        "experiment": "e",
+        "mode": "balanced",
+        "slices": "disjoint",
+        "config_id": config_id,
+        "point_id": f"{config_id}_s{seed}",
+        "n_tasks": 2,
+        "n_tokens_per_task": 1000.0,
+        "n_ner": 1000,
+        "n_syn": 1000,
+        "alpha": 0.9,
+        "ami_target": np.nan,
+        "seed": seed,
+        "ami": [0.5],
+        "ami_mean": 0.5,
+        "dev_precision": f1,
+        "dev_recall": f1,
+        "dev_f1": f1,
+        "test_precision": f1,
+        "test_recall": f1,
+        "test_f1": f1,
+        "train_loss": [1.0, 0.5],
+        "wall_time_s": 1.0,
+        "version": "0.1.0",
+        "config_hash": "abc",
+    }
+    row.update(extra)
+    return pd.DataFrame([row])
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "sub" / "x.parquet"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("killed")
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+
+
+def test_write_and_read_shard_roundtrip(tmp_path):
+    path = tmp_path / "s0.parquet"
+    write_parquet(make_row(), path, metadata={"k": "v"})
+    frame = read_shard(path)
+    assert frame.loc[0, "test_f1"] == 0.5
+    assert list(frame.loc[0, "train_loss"]) == [1.0, 0.5]
+    assert set(RUN_COLUMNS) <= set(frame.columns)
+
+
+def test_corrupt_shard_names_file(tmp_path):
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(ShardError, match="bad.parquet"):
+        read_shard(path)
+
+
+def test_foreign_shard_names_missing_columns(tmp_path):
+    path = tmp_path / "foreign.parquet"
+    write_parquet(pd.DataFrame({"a": [1]}), path)
+    with pytest.raises(ShardError, match=r"foreign.parquet.*lacks column"):
+        read_shard(path)
+
+
+def test_wrong_dtype_is_rejected(tmp_path):
+    path = tmp_path / "typed.parquet"
+    write_parquet(make_row(test_f1="high"), path)
+    with pytest.raises(ShardError, match="test_f1"):
+        read_shard(path)
+
+
+def test_collect_sorts_and_rejects_duplicates(tmp_path):
+    paths = []
+    for i, (cfg, seed) in enumerate([("T2_n1000_a0.9", 1), ("T2_n1000_a0.9", 0), ("T1_n1000", 0)]):
+        p = tmp_path / f"{i}.parquet"
+        write_parquet(make_row(cfg, seed), p)
+        paths.append(p)
+    runs = collect_runs(paths)
+    assert list(runs["point_id"]) == ["T1_n1000_s0", "T2_n1000_a0.9_s0", "T2_n1000_a0.9_s1"]
+    dup = tmp_path / "dup.parquet"
+    write_parquet(make_row("T1_n1000", 0), dup)
+    with pytest.raises(ShardError, match="more than one shard"):
+        collect_runs([*paths, dup])
+
+
+def test_summarize_mean_std_count():
+    runs = pd.concat(
+        [make_row(seed=0, f1=0.4), make_row(seed=1, f1=0.6), make_row("T1_n1000", 0, 0.3)],
+        ignore_index=True,
+    )
+    summary = summarize(runs)
+    assert list(summary.columns[: len(GROUP_KEYS)]) == GROUP_KEYS
+    mtl = summary[summary.config_id == "T2_n1000_a0.9"].iloc[0]
+    assert mtl["test_f1_mean"] == pytest.approx(0.5)
+    assert mtl["test_f1_std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    assert mtl["count"] == 2
+    assert "seed_mean" not in summary.columns
+
+
+def test_csv_flattens_lists(tmp_path):
+    path = tmp_path / "runs.csv"
+    write_csv(make_row(), path)
+    text = path.read_text()
+    assert "1;0.5" in text
