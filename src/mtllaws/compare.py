@@ -1,0 +1,452 @@
+"""Compare an experiment's summary with published results, configuration by configuration.
+
+The published table has the columns of the paper's ``mtl_balanced.csv``:
+``n_tasks, n_tokens_per_task, n_tokens_total, mutual_info, alpha, fscore`` (F1 in
+[0, 1]). A configuration is ``(n_tasks, n_tokens_per_task, alpha)``, with α
+rounded to ``alpha_decimals`` decimals on both sides. The single-task baseline
+(``n_tasks == 1``) has no synthetic task, so by default its α is ignored and it
+matches on ``n_tokens_per_task`` alone. Rows that share a configuration (the
+published table repeats some; an AMI-target run may round onto the same α) are
+pooled: published F1 is their mean, our F1 the seed-weighted mean with the
+pooled standard deviation.
+
+Only balanced rows of the summary can match. A partial run matches fewer
+configurations, and zero matches is a result, not an error: every output is
+still written and says "0 matching configurations".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from mtllaws.figures import new_figure, pool_stats, save_figure
+
+__all__ = [
+    "PUBLISHED_REQUIRED",
+    "read_published",
+    "compare_summary",
+    "comparison_stats",
+    "comparison_markdown",
+    "plot_comparison",
+    "write_comparison",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Columns a published table must have.
+PUBLISHED_REQUIRED = ("n_tasks", "n_tokens_per_task", "alpha", "fscore")
+
+_SUMMARY_REQUIRED = ("n_tasks", "n_tokens_per_task", "alpha", "test_f1_mean")
+
+#: Columns of the merged table, in order.
+MERGED_COLUMNS = [
+    "config",
+    "n_tasks",
+    "n_tokens_per_task",
+    "alpha",
+    "published_ami",
+    "published_f1",
+    "published_rows",
+    "ours_ami",
+    "ours_f1_mean",
+    "ours_f1_std",
+    "ours_count",
+    "difference",
+]
+
+
+def _check_f1_range(values: pd.Series, what: str, column: str) -> None:
+    finite = values[np.isfinite(values)]
+    if len(finite) and (finite.min() < 0 or finite.max() > 1):
+        raise ValueError(
+            f"{what}: column '{column}' has values outside [0, 1] (min {finite.min():g}, "
+            f"max {finite.max():g}); F1 must be a fraction, e.g. divide percentages by 100"
+        )
+
+
+def read_published(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a published results table and check its columns.
+
+    Parameters
+    ----------
+    path : path-like
+        A CSV in the format of the paper's ``mtl_balanced.csv``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table with numeric columns.
+
+    Raises
+    ------
+    ValueError
+        The file does not exist, lacks a column of :data:`PUBLISHED_REQUIRED`, or has
+        F1 values outside [0, 1].
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"published table '{path}' does not exist; fix the path in the config")
+    table = pd.read_csv(path)
+    return _check_published(table, f"published table '{path}'")
+
+
+def _check_published(table: pd.DataFrame, what: str) -> pd.DataFrame:
+    missing = [c for c in PUBLISHED_REQUIRED if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{what} lacks required column(s) {missing}; it needs {list(PUBLISHED_REQUIRED)} "
+            "(the columns of mtl_balanced.csv: n_tasks, n_tokens_per_task, n_tokens_total, "
+            "mutual_info, alpha, fscore)"
+        )
+    table = table.copy()
+    for col in (*PUBLISHED_REQUIRED, "mutual_info"):
+        if col in table.columns:
+            table[col] = pd.to_numeric(table[col], errors="coerce")
+    _check_f1_range(table["fscore"], what, "fscore")
+    return table
+
+
+def _config_keys(frame: pd.DataFrame, alpha_decimals: int, stl_any_alpha: bool) -> pd.DataFrame:
+    """Add the matching keys ``_t``, ``_n``, ``_a`` (NaN α for STL when ignored) and ``config``."""
+    out = frame.copy()
+    out["_t"] = out["n_tasks"].round().astype("Int64")
+    out["_n"] = out["n_tokens_per_task"].round().astype("Int64")
+    alpha = out["alpha"].astype(float).round(alpha_decimals)
+    if stl_any_alpha:
+        alpha = alpha.where(out["_t"] != 1)
+    out["_a"] = alpha
+    out = out[out["_t"].notna() & out["_n"].notna()]
+    out["config"] = [
+        f"T{t}_n{n}" + ("" if not np.isfinite(a) else f"_a{a:g}")
+        for t, n, a in zip(out["_t"], out["_n"], out["_a"], strict=True)
+    ]
+    return out
+
+
+def compare_summary(
+    summary: pd.DataFrame,
+    published: pd.DataFrame,
+    *,
+    experiment: str | None = None,
+    alpha_decimals: int = 2,
+    stl_any_alpha: bool = True,
+) -> pd.DataFrame:
+    """Match our configurations with the published ones.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Our summary table (``n_tasks``, ``n_tokens_per_task``, ``alpha``,
+        ``test_f1_mean``, optionally ``test_f1_std``, ``count``, ``ami_mean_mean``).
+    published : pandas.DataFrame
+        The published table (see :func:`read_published`).
+    experiment : str, optional
+        Keep only this experiment's rows of ``summary``.
+    alpha_decimals : int, default 2
+        α is rounded to this many decimals on both sides before matching.
+    stl_any_alpha : bool, default True
+        Match ``n_tasks == 1`` rows on ``n_tokens_per_task`` alone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per matched configuration with :data:`MERGED_COLUMNS`;
+        ``difference = ours_f1_mean - published_f1``. Sorted by T, n, α. Empty
+        (with these columns) when nothing matches.
+
+    Raises
+    ------
+    ValueError
+        A table lacks a required column, or F1 lies outside [0, 1].
+    """
+    published = _check_published(published, "published table")
+    missing = [c for c in _SUMMARY_REQUIRED if c not in summary.columns]
+    if experiment is not None and "experiment" not in summary.columns:
+        missing.append("experiment")
+    if missing:
+        raise ValueError(
+            f"summary lacks column(s) {missing}; pass the summary.parquet of the aggregate step"
+        )
+    ours = summary if experiment is None else summary[summary["experiment"] == experiment]
+    ours = ours.copy()
+    for col in ("n_tasks", "n_tokens_per_task", "alpha", "test_f1_mean", "test_f1_std", "count"):
+        if col in ours.columns:
+            ours[col] = pd.to_numeric(ours[col], errors="coerce")
+    ours = ours[ours["test_f1_mean"].notna()]
+    _check_f1_range(ours["test_f1_mean"], "summary", "test_f1_mean")
+    if "ami_mean_mean" not in ours.columns:
+        ours["ami_mean_mean"] = np.nan
+    ours = _config_keys(ours, alpha_decimals, stl_any_alpha)
+    pub = _config_keys(published, alpha_decimals, stl_any_alpha)
+    if "mutual_info" not in pub.columns:
+        pub["mutual_info"] = np.nan
+    keys = ["config", "_t", "_n", "_a"]
+    ours_pooled = pool_stats(ours, keys, extra=["ami_mean_mean"]).rename(
+        columns={
+            "test_f1_mean": "ours_f1_mean",
+            "test_f1_std": "ours_f1_std",
+            "count": "ours_count",
+            "ami_mean_mean": "ours_ami",
+        }
+    )
+    pub_pooled = (
+        pub.groupby(keys, dropna=False, sort=True)
+        .agg(
+            published_f1=("fscore", "mean"),
+            published_rows=("fscore", "size"),
+            published_ami=("mutual_info", "mean"),
+        )
+        .reset_index()
+    )
+    merged = pub_pooled.merge(ours_pooled.drop(columns=["_t", "_n", "_a"]), on="config")
+    merged["n_tasks"] = merged["_t"].astype(int)
+    merged["n_tokens_per_task"] = merged["_n"].astype(int)
+    merged["alpha"] = merged["_a"].astype(float)
+    merged["difference"] = merged["ours_f1_mean"] - merged["published_f1"]
+    merged = merged.sort_values(["n_tasks", "n_tokens_per_task", "alpha"], na_position="first")
+    merged = merged[MERGED_COLUMNS].reset_index(drop=True)
+    # Counts for comparison_stats; set last so that no later operation drops them.
+    merged.attrs["n_ours"] = int(ours_pooled["config"].nunique())
+    merged.attrs["n_published"] = int(pub_pooled["config"].nunique())
+    merged.attrs["unmatched_ours"] = sorted(set(ours_pooled["config"]) - set(merged["config"]))
+    return merged
+
+
+def comparison_stats(merged: pd.DataFrame) -> dict:
+    """Agreement between ours and published F1 over matched configurations.
+
+    Parameters
+    ----------
+    merged : pandas.DataFrame
+        The output of :func:`compare_summary` (its ``attrs`` carry the numbers of
+        configurations on each side and the unmatched ones of ours).
+
+    Returns
+    -------
+    dict
+        ``n_matched``; ``pearson_r`` (None for fewer than 2 matches or constant
+        values); ``mean_abs_diff``, ``mean_diff`` (ours − published) and
+        ``rmse`` (None without matches); ``n_ours``, ``n_published`` and
+        ``unmatched_ours`` when known; ``note``, a one-line summary.
+    """
+    ours = merged["ours_f1_mean"].to_numpy(float)
+    pub = merged["published_f1"].to_numpy(float)
+    diff = ours - pub
+    n = int(len(merged))
+    r = None
+    if n >= 2 and np.std(ours) > 0 and np.std(pub) > 0:
+        r = float(np.corrcoef(ours, pub)[0, 1])
+    stats = {
+        "n_matched": n,
+        "pearson_r": r,
+        "mean_abs_diff": float(np.mean(np.abs(diff))) if n else None,
+        "mean_diff": float(np.mean(diff)) if n else None,
+        "rmse": float(np.sqrt(np.mean(diff**2))) if n else None,
+    }
+    for key in ("n_ours", "n_published"):
+        if key in merged.attrs:
+            stats[key] = int(merged.attrs[key])
+    if "unmatched_ours" in merged.attrs:
+        stats["unmatched_ours"] = list(merged.attrs["unmatched_ours"])
+    of = f" of {stats['n_ours']} of ours" if "n_ours" in stats else ""
+    if n == 0:
+        stats["note"] = f"0 matching configurations{of}"
+    else:
+        rtext = "n/a" if r is None else f"{r:.3f}"
+        stats["note"] = (
+            f"{n} matching configuration{'s' if n != 1 else ''}{of}: Pearson r = {rtext}, "
+            f"mean |ours - published| = {stats['mean_abs_diff']:.4f}"
+        )
+    return stats
+
+
+def _md_cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float | np.floating):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def comparison_markdown(merged: pd.DataFrame, stats: dict, *, title: str | None = None) -> str:
+    """The merged table as Markdown, preceded by the agreement summary.
+
+    Parameters
+    ----------
+    merged : pandas.DataFrame
+        The output of :func:`compare_summary`.
+    stats : dict
+        The output of :func:`comparison_stats`.
+    title : str, optional
+        A level-1 heading.
+
+    Returns
+    -------
+    str
+        Markdown text ending in a newline.
+    """
+    lines = [f"# {title}", ""] if title else []
+    lines += [stats["note"] + ".", ""]
+    unmatched = stats.get("unmatched_ours") or []
+    if unmatched:
+        shown = ", ".join(unmatched[:20]) + (" ..." if len(unmatched) > 20 else "")
+        lines += [f"Configurations of ours without a published counterpart: {shown}", ""]
+    if len(merged):
+        cols = list(merged.columns)
+        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("|" + "|".join("---" for _ in cols) + "|")
+        for row in merged.itertuples(index=False):
+            lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_comparison(merged: pd.DataFrame, stats: dict, *, title: str | None = None):
+    """Scatter of our mean F1 against the published F1, with the identity line.
+
+    Parameters
+    ----------
+    merged : pandas.DataFrame
+        The output of :func:`compare_summary`.
+    stats : dict
+        The output of :func:`comparison_stats`; r, the mean absolute difference and
+        the number of matches are written in the plot.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        STL and MTL configurations in different markers; error bars are our std.
+    """
+    fig, ax = new_figure(height=3.0)
+    ax.set_xlabel("published NER test F1", fontsize=8)
+    ax.set_ylabel("our NER test F1 (mean ± std)", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=8)
+    lo, hi = 0.0, 1.0
+    if len(merged):
+        values = np.concatenate([merged["ours_f1_mean"], merged["published_f1"]])
+        pad = 0.05 * max(values.max() - values.min(), 0.05)
+        lo, hi = max(0.0, values.min() - pad), min(1.0, values.max() + pad)
+    ax.plot([lo, hi], [lo, hi], color="0.5", linestyle="--", linewidth=0.8, label="y = x")
+    for is_stl, label, marker, color in (
+        (True, "STL (T = 1)", "o", "black"),
+        (False, "MTL (T > 1)", "s", "tab:blue"),
+    ):
+        part = merged[(merged["n_tasks"] == 1) == is_stl]
+        if part.empty:
+            continue
+        ax.errorbar(
+            part["published_f1"],
+            part["ours_f1_mean"],
+            yerr=np.nan_to_num(part["ours_f1_std"].to_numpy(float)),
+            linestyle="none",
+            marker=marker,
+            markersize=3.5,
+            color=color,
+            elinewidth=0.7,
+            capsize=1.5,
+            label=label,
+        )
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal", adjustable="box")
+    if stats["n_matched"]:
+        r = stats["pearson_r"]
+        text = (
+            f"N = {stats['n_matched']}\nr = {'n/a' if r is None else f'{r:.3f}'}\n"
+            f"MAD = {stats['mean_abs_diff']:.3f}"
+        )
+        ax.text(0.97, 0.03, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            stats["note"],
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=8,
+        )
+    handles, _ = ax.get_legend_handles_labels()
+    if not handles:
+        handles = [Line2D([], [], color="0.5", linestyle="--", label="y = x")]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", framealpha=0.85)
+    return fig
+
+
+def write_comparison(
+    summary: pd.DataFrame,
+    published_path: str | os.PathLike,
+    *,
+    csv: str | os.PathLike,
+    markdown: str | os.PathLike,
+    stats_json: str | os.PathLike,
+    plot_stem: str | os.PathLike,
+    experiment: str | None = None,
+    alpha_decimals: int = 2,
+    stl_any_alpha: bool = True,
+) -> dict:
+    """Compare a summary with a published table and write every output.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Our summary table.
+    published_path : path-like
+        The published CSV (see :func:`read_published`).
+    csv, markdown, stats_json : path-like
+        Where to write the merged table, its Markdown version and the statistics.
+    plot_stem : path-like
+        The plot is written as ``<plot_stem>.png`` and ``<plot_stem>.pdf``.
+    experiment : str, optional
+        Keep only this experiment's rows of ``summary``.
+    alpha_decimals : int, default 2
+        See :func:`compare_summary`.
+    stl_any_alpha : bool, default True
+        See :func:`compare_summary`.
+
+    Returns
+    -------
+    dict
+        The statistics (as written to ``stats_json``).
+    """
+    published = read_published(published_path)
+    merged = compare_summary(
+        summary,
+        published,
+        experiment=experiment,
+        alpha_decimals=alpha_decimals,
+        stl_any_alpha=stl_any_alpha,
+    )
+    stats = comparison_stats(merged)
+    stats["published"] = str(published_path)
+    if experiment is not None:
+        stats["experiment"] = experiment
+    title = f"{experiment} vs published" if experiment else "ours vs published"
+    _atomic_text(csv, merged.to_csv(index=False))
+    _atomic_text(markdown, comparison_markdown(merged, stats, title=title))
+    _atomic_text(stats_json, json.dumps(stats, indent=2) + "\n")
+    save_figure(plot_comparison(merged, stats, title=title), plot_stem)
+    logger.info("%s", stats["note"])
+    return stats
+
+
+def _atomic_text(path: str | os.PathLike, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,975 @@
+"""Figures of an experiment: F1 against n, AMI and T, and the AMI calibration curve.
+
+Every plotting function takes a table (usually ``summary.parquet``: one row per
+configuration with ``test_f1_mean``, ``test_f1_std``, ``ami_mean_mean`` and
+``count``) and returns a :class:`matplotlib.figure.Figure` sized for one column
+of a paper (3.4 in wide, text of 7 pt or more). Figures are built without
+``pyplot``, so no global state or GUI backend is involved.
+
+Synthetic tasks are grouped into *levels*: configurations with the same label
+noise, keyed by ``ami_target`` when the experiment asked for target AMIs and by
+``alpha`` otherwise. A level is labelled with the mean measured AMI of its rows.
+When a figure has several values of a variable to show and none are given, up to
+``max_levels`` distinct values spread over the range are chosen by
+:func:`pick_levels`. A figure whose selection is empty is still drawn, with a
+"no data for ..." note, because the workflow expects every file.
+
+Unbalanced experiments (``mode == "unbalanced"``) have no ``n_tokens_per_task``;
+their size axis is ``n_ner`` or ``n_syn`` (by default the one with more distinct
+values). A variable that is not shown and would mix several values into one
+point is held at its most frequent value, which the title states.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+__all__ = [
+    "FIGURES",
+    "FORMATS",
+    "COLUMN_WIDTH_IN",
+    "pick_levels",
+    "pool_stats",
+    "new_figure",
+    "no_data",
+    "save_figure",
+    "plot_f1_vs_n",
+    "plot_f1_vs_ami",
+    "plot_f1_vs_tasks",
+    "plot_calibration",
+    "plot_all",
+]
+
+logger = logging.getLogger(__name__)
+
+#: File stems written by :func:`plot_all`, each as ``<stem>.png`` and ``<stem>.pdf``.
+FIGURES = ("f1_vs_n", "f1_vs_ami", "f1_vs_tasks", "ami_vs_alpha")
+
+#: Formats written by :func:`save_figure`.
+FORMATS = ("png", "pdf")
+
+#: Width of one column of a two-column paper, in inches.
+COLUMN_WIDTH_IN = 3.4
+_HEIGHT_IN = 2.6
+_FONT_PT = 8
+_SMALL_PT = 7
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
+_STL_COLOR = "black"
+_F1_LABEL = "NER test F1"
+_SIZE_LABELS = {
+    "n_tokens_per_task": "n (tokens per task)",
+    "n_ner": r"$n_\mathrm{NER}$ (NER tokens)",
+    "n_syn": r"$n_\mathrm{syn}$ (tokens per synthetic task)",
+}
+_SIZE_SHORT = {
+    "n_tokens_per_task": "n",
+    "n_ner": r"$n_\mathrm{NER}$",
+    "n_syn": r"$n_\mathrm{syn}$",
+}
+_NUMERIC = (
+    "n_tasks",
+    "n_tokens_per_task",
+    "n_ner",
+    "n_syn",
+    "alpha",
+    "ami_target",
+    "ami_mean_mean",
+    "ami_mean_std",
+    "test_f1_mean",
+    "test_f1_std",
+    "count",
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def pick_levels(values, k: int = 4) -> list[float]:
+    """Choose up to ``k`` distinct values spread evenly over the sorted distinct values.
+
+    Parameters
+    ----------
+    values : array-like of float
+        Candidate values; NaN is ignored and duplicates count once.
+    k : int, default 4
+        The most values to return.
+
+    Returns
+    -------
+    list of float
+        All distinct values when there are at most ``k``; otherwise the smallest,
+        the largest and values at evenly spaced ranks between them. Sorted.
+
+    Raises
+    ------
+    ValueError
+        ``k`` is smaller than 1.
+    """
+    if k < 1:
+        raise ValueError(f"pick_levels: k = {k}; ask for at least one level")
+    arr = np.asarray(values, dtype=float)
+    distinct = np.unique(arr[~np.isnan(arr)])
+    if distinct.size <= k:
+        return distinct.tolist()
+    ranks = np.unique(np.round(np.linspace(0, distinct.size - 1, k)).astype(int))
+    return distinct[ranks].tolist()
+
+
+def pool_stats(
+    frame: pd.DataFrame,
+    by: Sequence[str],
+    *,
+    mean: str = "test_f1_mean",
+    std: str = "test_f1_std",
+    count: str = "count",
+    extra: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Merge rows that share ``by`` into one, pooling means and standard deviations.
+
+    Each row summarises ``count`` seeds by a mean and a sample standard deviation.
+    The pooled mean is the count-weighted mean; the pooled standard deviation is
+    the sample standard deviation of all seeds together. A row with one seed (or
+    a NaN std) adds no within-row spread.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows to pool.
+    by : sequence of str
+        Grouping columns.
+    mean, std, count : str
+        Columns of the mean, the sample std and the number of seeds. A missing
+        ``count`` column counts every row as one seed; a missing ``std`` as 0.
+    extra : sequence of str
+        Further columns to average with the same weights, ignoring NaN
+        (e.g. ``ami_mean_mean``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by``, then ``mean``, ``std``, ``count`` and ``extra`` (same names),
+        sorted by ``by``. ``std`` is NaN where the pooled count is 1.
+    """
+    by = list(by)
+    c = frame[count].astype(float) if count in frame else pd.Series(1.0, index=frame.index)
+    c = c.fillna(1.0).clip(lower=1.0)
+    m = frame[mean].astype(float)
+    s = frame[std].astype(float) if std in frame else pd.Series(0.0, index=frame.index)
+    s = s.where((c > 1) & s.notna(), 0.0)
+    work = frame[by].copy()
+    work["_c"] = c
+    work["_w"] = c * m
+    work["_cm2"] = c * m * m
+    work["_q"] = (c - 1.0) * s * s
+    for col in extra:
+        x = frame[col].astype(float)
+        work[f"_x_{col}"] = (c * x).where(x.notna())
+        work[f"_cx_{col}"] = c.where(x.notna())
+    sums = work.groupby(by, dropna=False, sort=True).sum(min_count=1).reset_index()
+    n = sums["_c"]
+    pooled_mean = sums["_w"] / n
+    var = (sums["_q"] + sums["_cm2"] - n * pooled_mean**2) / (n - 1.0)
+    out = sums[by].copy()
+    out[mean] = pooled_mean
+    out[std] = np.sqrt(var.clip(lower=0.0)).where(n > 1)
+    out[count] = n.astype(int)
+    for col in extra:
+        out[col] = sums[f"_x_{col}"] / sums[f"_cx_{col}"]
+    return out
+
+
+def new_figure(height: float = _HEIGHT_IN) -> tuple[Figure, object]:
+    """A one-axes figure one paper column wide, with 7 pt tick labels.
+
+    Parameters
+    ----------
+    height : float
+        Height in inches.
+
+    Returns
+    -------
+    (Figure, Axes)
+    """
+    fig = Figure(figsize=(COLUMN_WIDTH_IN, height), layout="constrained")
+    ax = fig.add_subplot()
+    ax.tick_params(labelsize=_SMALL_PT)
+    return fig, ax
+
+
+def _labels(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
+    ax.set_xlabel(xlabel, fontsize=_FONT_PT)
+    ax.set_ylabel(ylabel, fontsize=_FONT_PT)
+    if title:
+        ax.set_title(title, fontsize=_FONT_PT)
+
+
+def _legend(ax, handles=None) -> None:
+    kwargs = {"fontsize": _SMALL_PT, "handlelength": 1.6, "framealpha": 0.85, "loc": "best"}
+    if handles is not None:
+        ax.legend(handles=handles, **kwargs)
+    else:
+        ax.legend(**kwargs)
+
+
+def no_data(ax, what: str) -> None:
+    """Write "no data for <what>" in the middle of an empty axes.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes; its labels are kept so the figure still says what it would show.
+    what : str
+        What is missing, e.g. ``"STL or MTL rows of experiment 'x'"``.
+    """
+    ax.text(
+        0.5,
+        0.5,
+        textwrap.fill(f"no data for {what}", 40),
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=_FONT_PT,
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def save_figure(
+    fig: Figure, stem: str | os.PathLike, *, formats: Sequence[str] = FORMATS, dpi: int = 300
+) -> list[Path]:
+    """Write ``fig`` as ``<stem>.<format>`` for every format, each atomically.
+
+    Each file is written to a temporary file in the same folder and renamed into
+    place, so a killed job leaves the old file or the new one, never half of one.
+    PDFs carry no creation date, so reruns give identical bytes.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    stem : path-like
+        Path without suffix; its folder is created if needed.
+    formats : sequence of str, default ("png", "pdf")
+        Formats, used as suffixes.
+    dpi : int, default 300
+        Resolution of raster formats.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files, in the order of ``formats``.
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        path = stem.parent / f"{stem.name}.{fmt}"
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp.{fmt}", dir=path.parent)
+        os.close(fd)
+        try:
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        written.append(path)
+    return written
+
+
+def _prepare(summary: pd.DataFrame, experiment: str | None, needed: Sequence[str]) -> pd.DataFrame:
+    """Check columns, keep one experiment, make the numeric columns numeric."""
+    if not isinstance(summary, pd.DataFrame):
+        raise ValueError(
+            f"expected a pandas DataFrame (the summary table), got {type(summary).__name__}; "
+            "read summary.parquet with pandas.read_parquet"
+        )
+    missing = [c for c in needed if c not in summary.columns]
+    if experiment is not None and "experiment" not in summary.columns:
+        missing.append("experiment")
+    if missing:
+        raise ValueError(
+            f"summary lacks column(s) {missing}; pass the summary.parquet of the aggregate "
+            "step (group keys experiment, mode, n_tasks, n_tokens_per_task, n_ner, n_syn, "
+            "alpha, then <metric>_mean/_std and count)"
+        )
+    df = summary if experiment is None else summary[summary["experiment"] == experiment]
+    df = df.copy()
+    for col in _NUMERIC:
+        if col in df.columns:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    df = df[df["n_tasks"].notna() & df["test_f1_mean"].notna()]
+    return df.reset_index(drop=True)
+
+
+def _is_unbalanced(df: pd.DataFrame) -> bool:
+    if "mode" in df.columns and df["mode"].notna().any():
+        modes = set(df["mode"].dropna().astype(str))
+        if modes - {"balanced", "unbalanced"}:
+            raise ValueError(
+                f"summary column 'mode' has value(s) {sorted(modes - {'balanced', 'unbalanced'})};"
+                " expected 'balanced' or 'unbalanced'"
+            )
+        if len(modes) > 1:
+            raise ValueError(
+                "summary mixes balanced and unbalanced rows; pass experiment=... to plot one "
+                "experiment at a time"
+            )
+        return modes == {"unbalanced"}
+    return "n_tokens_per_task" not in df.columns or df["n_tokens_per_task"].isna().all()
+
+
+def _size_columns(df: pd.DataFrame, unbalanced: bool, x: str | None) -> tuple[str, str | None]:
+    """The size column to show and the other size column (None when balanced)."""
+    if not unbalanced:
+        if x not in (None, "n_tokens_per_task", "n_ner"):
+            raise ValueError(
+                f"x = {x!r} does not fit a balanced experiment; use 'n_tokens_per_task' or None"
+            )
+        if "n_tokens_per_task" not in df.columns:
+            raise ValueError(
+                "summary lacks column 'n_tokens_per_task' needed for a balanced experiment; "
+                "pass the summary.parquet of the aggregate step"
+            )
+        return "n_tokens_per_task", None
+    missing = [c for c in ("n_ner", "n_syn") if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"summary lacks column(s) {missing} needed for an unbalanced experiment; "
+            "pass the summary.parquet of the aggregate step"
+        )
+    if x is None:
+        mtl = df[df["n_tasks"] > 1]
+        x = "n_syn" if mtl["n_syn"].nunique() > mtl["n_ner"].nunique() else "n_ner"
+    if x not in ("n_ner", "n_syn"):
+        raise ValueError(f"x = {x!r} does not fit an unbalanced experiment; use 'n_ner' or 'n_syn'")
+    return x, ("n_syn" if x == "n_ner" else "n_ner")
+
+
+def _level_key(df: pd.DataFrame) -> tuple[pd.Series, str]:
+    """The noise level of each row: rounded ami_target when given, else rounded alpha."""
+    if "ami_target" in df.columns and df["ami_target"].notna().any():
+        return df["ami_target"].round(3), "ami_target"
+    if "alpha" in df.columns and df["alpha"].notna().any():
+        return df["alpha"].round(3), "alpha"
+    return df["ami_mean_mean"].round(2), "ami"
+
+
+def _level_table(mtl: pd.DataFrame) -> pd.DataFrame:
+    """One row per level present in ``mtl``: key, mean measured AMI, label; sorted by AMI."""
+    key, kind = _level_key(mtl)
+    work = pd.DataFrame({"level": key, "ami": mtl["ami_mean_mean"]}).dropna(subset=["level"])
+    table = work.groupby("level", sort=True)["ami"].mean().reset_index()
+    labels = []
+    for level, ami in zip(table["level"], table["ami"], strict=True):
+        if kind == "alpha":
+            labels.append(
+                f"AMI {ami:.2f} (α = {level:g})" if np.isfinite(ami) else f"α = {level:g}"
+            )
+        elif kind == "ami_target":
+            labels.append(
+                f"AMI {ami:.2f} (target {level:g})" if np.isfinite(ami) else f"AMI {level:g}"
+            )
+        else:
+            labels.append(f"AMI {level:.2f}")
+    table["label"] = labels
+    table["order"] = table["ami"].fillna(table["level"])
+    return table.sort_values(["order", "level"]).reset_index(drop=True)
+
+
+def _select_levels(
+    table: pd.DataFrame,
+    alphas: Sequence[float] | None,
+    amis: Sequence[float] | None,
+    max_levels: int,
+) -> pd.DataFrame:
+    """Rows of a level table: the requested ones, or up to ``max_levels`` spread ones."""
+    if table.empty:
+        return table
+    if alphas is not None:
+        keep = np.zeros(len(table), dtype=bool)
+        for a in alphas:
+            hit = np.isclose(table["level"].to_numpy(float), float(a), atol=5e-4)
+            if not hit.any():
+                logger.warning("level %g requested but absent from the data; skipped", a)
+            keep |= hit
+        return table[keep]
+    if amis is not None:
+        measured = table["ami"].to_numpy(float)
+        if np.isnan(measured).all():
+            return table.iloc[0:0]
+        idx = sorted({int(np.nanargmin(np.abs(measured - float(a)))) for a in amis})
+        return table.iloc[idx]
+    chosen = pick_levels(table["order"], max_levels)
+    return table[table["order"].isin(chosen)].drop_duplicates("order")
+
+
+def _restrict(
+    rows: pd.DataFrame, col: str | None, within: Sequence[str]
+) -> tuple[pd.DataFrame, float | None]:
+    """Hold ``col`` at its most frequent value if it varies within groups of ``within``."""
+    if col is None or rows.empty:
+        return rows, None
+    ambiguous = (rows.groupby(list(within), dropna=False)[col].nunique(dropna=False) > 1).any()
+    if not ambiguous:
+        values = rows[col].dropna().unique()
+        return rows, (float(values[0]) if len(values) == 1 else None)
+    counts = rows[col].value_counts()
+    top = counts[counts == counts.max()].index.min()
+    return rows[rows[col] == top], float(top)
+
+
+def _errorbar(ax, x, y, yerr, *, label, color, marker, linestyle="-", zorder=2):
+    x = np.asarray(x, dtype=float)
+    order = np.argsort(x, kind="stable")
+    yerr = np.nan_to_num(np.asarray(yerr, dtype=float)[order], nan=0.0)
+    ax.errorbar(
+        x[order],
+        np.asarray(y, dtype=float)[order],
+        yerr=yerr,
+        label=label,
+        color=color,
+        marker=marker,
+        markersize=3.5,
+        linewidth=1.0,
+        elinewidth=0.7,
+        capsize=2,
+        linestyle=linestyle,
+        zorder=zorder,
+    )
+
+
+def _colors(k: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(v) for v in np.linspace(0.0, 0.85, max(k, 1))]
+
+
+def _auto_logx(ax, values) -> None:
+    """Use a log x axis with plain tick labels when the values span a factor of 10 or more."""
+    v = np.asarray(values, dtype=float)
+    v = np.unique(v[np.isfinite(v) & (v > 0)])
+    if not v.size or v.max() / v.min() < 10:
+        return
+    ax.set_xscale("log")
+    if v.size <= 6:
+        ax.set_xticks(v)
+    else:
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _fmt(value) -> str:
+    return f"{value:g}"
+
+
+def _where(experiment: str | None) -> str:
+    return f" of experiment '{experiment}'" if experiment is not None else ""
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_f1_vs_n(
+    summary: pd.DataFrame,
+    *,
+    experiment: str | None = None,
+    n_tasks: int = 2,
+    alphas: Sequence[float] | None = None,
+    amis: Sequence[float] | None = None,
+    max_levels: int = 4,
+    x: str | None = None,
+) -> Figure:
+    """NER test F1 against the number of tokens, for STL and for MTL at several AMIs.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The summary table (``n_tasks``, size columns, ``alpha``, ``ami_mean_mean``,
+        ``test_f1_mean``, ``test_f1_std``, ``count``).
+    experiment : str, optional
+        Keep only this experiment's rows.
+    n_tasks : int, default 2
+        T of the MTL curves; when absent the smallest T > 1 present is used.
+    alphas : sequence of float, optional
+        Noise levels to show (values of ``ami_target`` or ``alpha``, see module doc).
+    amis : sequence of float, optional
+        Show the levels whose measured AMI is nearest these values.
+    max_levels : int, default 4
+        Levels to choose automatically when neither ``alphas`` nor ``amis`` is given.
+    x : {"n_ner", "n_syn"}, optional
+        Size axis of an unbalanced experiment; by default the one with more values.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Mean ± std over seeds as error bars; STL in black.
+    """
+    df = _prepare(summary, experiment, ("n_tasks", "ami_mean_mean", "test_f1_mean"))
+    unbalanced = _is_unbalanced(df)
+    xcol, other = _size_columns(df, unbalanced, x)
+    fig, ax = new_figure()
+    stl = df[df["n_tasks"] == 1]
+    mtl_all = df[df["n_tasks"] > 1]
+    t = (
+        n_tasks
+        if (mtl_all["n_tasks"] == n_tasks).any()
+        else (int(mtl_all["n_tasks"].min()) if len(mtl_all) else n_tasks)
+    )
+    mtl = mtl_all[mtl_all["n_tasks"] == t].copy()
+    mtl["_level"] = _level_key(mtl)[0] if len(mtl) else pd.Series(dtype=float)
+    levels = _select_levels(_level_table(mtl), alphas, amis, max_levels) if len(mtl) else None
+    if levels is not None and len(levels):
+        mtl = mtl[mtl["_level"].isin(levels["level"])]
+        mtl, fixed = _restrict(mtl, other, ["_level", xcol])
+    else:
+        mtl, fixed = mtl.iloc[0:0], None
+    xs: list[float] = []
+    drawn = 0
+    title = f"STL and MTL (T = {t})"
+    if fixed is not None:
+        title += f", {_SIZE_SHORT[other]} = {_fmt(fixed)}"
+    # The single-task baseline has no synthetic task, so it cannot be drawn against n_syn:
+    # it becomes a horizontal reference at the NER size of the MTL curves.
+    if xcol == "n_syn":
+        if fixed is not None and len(stl):
+            ref = pool_stats(stl[stl["n_ner"] == fixed], ["n_ner"])
+            if len(ref):
+                m, s = ref["test_f1_mean"].iloc[0], ref["test_f1_std"].iloc[0]
+                ax.axhline(m, color=_STL_COLOR, linestyle="--", linewidth=1.0, label="STL (T = 1)")
+                if np.isfinite(s):
+                    ax.axhspan(m - s, m + s, color=_STL_COLOR, alpha=0.12, linewidth=0)
+                drawn += 1
+    elif len(stl):
+        pts = pool_stats(stl, [xcol])
+        _errorbar(
+            ax,
+            pts[xcol],
+            pts["test_f1_mean"],
+            pts["test_f1_std"],
+            label="STL (T = 1)",
+            color=_STL_COLOR,
+            marker="o",
+            zorder=3,
+        )
+        xs += pts[xcol].tolist()
+        drawn += 1
+    if levels is not None and len(levels):
+        colors = _colors(len(levels))
+        for i, (level, label) in enumerate(zip(levels["level"], levels["label"], strict=True)):
+            pts = pool_stats(mtl[mtl["_level"] == level], [xcol])
+            if pts.empty:
+                continue
+            _errorbar(
+                ax,
+                pts[xcol],
+                pts["test_f1_mean"],
+                pts["test_f1_std"],
+                label=f"MTL {label}",
+                color=colors[i],
+                marker=_MARKERS[(i + 1) % len(_MARKERS)],
+            )
+            xs += pts[xcol].tolist()
+            drawn += 1
+    _labels(ax, _SIZE_LABELS[xcol], _F1_LABEL, title)
+    if drawn == 0:
+        no_data(ax, f"STL or T = {t} MTL rows{_where(experiment)}")
+        return fig
+    _auto_logx(ax, xs)
+    _legend(ax)
+    return fig
+
+
+def plot_f1_vs_ami(
+    summary: pd.DataFrame,
+    *,
+    experiment: str | None = None,
+    n_tasks: int = 2,
+    ns: Sequence[float] | None = None,
+    max_levels: int = 4,
+    x: str | None = None,
+    show_stl: bool = True,
+) -> Figure:
+    """NER test F1 against the measured AMI of the synthetic tasks, at several n.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The summary table.
+    experiment : str, optional
+        Keep only this experiment's rows.
+    n_tasks : int, default 2
+        T of the MTL rows; when absent the smallest T > 1 present is used.
+    ns : sequence of float, optional
+        Sizes to show (values of the size column); by default up to ``max_levels``
+        spread values.
+    max_levels : int, default 4
+        Sizes to choose automatically.
+    x : {"n_ner", "n_syn"}, optional
+        For an unbalanced experiment: which size column the curves are split by.
+    show_stl : bool, default True
+        Draw the STL F1 at the same n as a dashed line in the curve's colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The x value of a point is the mean measured AMI of its configuration.
+    """
+    df = _prepare(summary, experiment, ("n_tasks", "ami_mean_mean", "test_f1_mean"))
+    unbalanced = _is_unbalanced(df)
+    scol, other = _size_columns(df, unbalanced, x)
+    fig, ax = new_figure()
+    stl = df[df["n_tasks"] == 1]
+    mtl_all = df[df["n_tasks"] > 1]
+    t = (
+        n_tasks
+        if (mtl_all["n_tasks"] == n_tasks).any()
+        else (int(mtl_all["n_tasks"].min()) if len(mtl_all) else n_tasks)
+    )
+    mtl = mtl_all[(mtl_all["n_tasks"] == t) & mtl_all["ami_mean_mean"].notna()].copy()
+    title = f"MTL, T = {t}"
+    _labels(ax, "AMI of the synthetic tasks to NER", _F1_LABEL, title)
+    if mtl.empty:
+        no_data(ax, f"T = {t} MTL rows with a measured AMI{_where(experiment)}")
+        return fig
+    mtl["_level"] = _level_key(mtl)[0]
+    if ns is not None:
+        sizes = [s for s in mtl[scol].unique() if np.isclose(s, np.asarray(ns, float)).any()]
+    else:
+        sizes = pick_levels(mtl[scol], max_levels)
+    mtl = mtl[mtl[scol].isin(sizes)]
+    mtl, fixed = _restrict(mtl, other, [scol, "_level"])
+    if fixed is not None:
+        ax.set_title(f"{title}, {_SIZE_SHORT[other]} = {_fmt(fixed)}", fontsize=_FONT_PT)
+    sizes = sorted(mtl[scol].unique())
+    if not sizes:
+        no_data(
+            ax, f"T = {t} MTL rows at {_SIZE_SHORT[scol]} in {list(ns or [])}{_where(experiment)}"
+        )
+        return fig
+    colors = _colors(len(sizes))
+    stl_drawn = False
+    for i, size in enumerate(sizes):
+        pts = pool_stats(mtl[mtl[scol] == size], ["_level"], extra=["ami_mean_mean"])
+        _errorbar(
+            ax,
+            pts["ami_mean_mean"],
+            pts["test_f1_mean"],
+            pts["test_f1_std"],
+            label=f"{_SIZE_SHORT[scol]} = {_fmt(size)}",
+            color=colors[i],
+            marker=_MARKERS[i % 8],
+        )
+        if show_stl and len(stl):
+            stl_col = "n_ner" if unbalanced else scol
+            stl_size = size if stl_col == scol else fixed
+            ref = stl[stl[stl_col] == stl_size] if stl_size is not None else stl.iloc[0:0]
+            if len(ref):
+                m = pool_stats(ref, [stl_col])["test_f1_mean"].iloc[0]
+                ax.axhline(m, color=colors[i], linestyle="--", linewidth=0.8, zorder=1)
+                stl_drawn = True
+    handles = ax.get_legend_handles_labels()[0]
+    if stl_drawn:
+        handles.append(
+            Line2D([], [], color="grey", linestyle="--", linewidth=0.8, label="STL, same n")
+        )
+    _legend(ax, handles)
+    return fig
+
+
+def plot_f1_vs_tasks(
+    summary: pd.DataFrame,
+    *,
+    experiment: str | None = None,
+    n: float | tuple[float, float] | None = None,
+    alphas: Sequence[float] | None = None,
+    amis: Sequence[float] | None = None,
+    max_levels: int = 4,
+) -> Figure:
+    """NER test F1 against the number of tasks T at several AMIs, at one size.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The summary table.
+    experiment : str, optional
+        Keep only this experiment's rows.
+    n : float or (float, float), optional
+        The size: ``n_tokens_per_task`` (balanced) or ``(n_ner, n_syn)``
+        (unbalanced). By default the size with the most distinct T > 1.
+    alphas, amis : sequence of float, optional
+        Levels to show, as in :func:`plot_f1_vs_n`.
+    max_levels : int, default 4
+        Levels to choose automatically.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each curve starts at the STL result (T = 1) of the same NER size when present.
+    """
+    df = _prepare(summary, experiment, ("n_tasks", "ami_mean_mean", "test_f1_mean"))
+    unbalanced = _is_unbalanced(df)
+    size_cols = ["n_ner", "n_syn"] if unbalanced else ["n_tokens_per_task"]
+    _size_columns(df, unbalanced, "n_ner" if unbalanced else None)
+    fig, ax = new_figure()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    stl = df[df["n_tasks"] == 1]
+    mtl = df[df["n_tasks"] > 1].copy()
+    _labels(ax, "T (number of tasks, NER included)", _F1_LABEL)
+    if mtl.empty:
+        no_data(ax, f"MTL rows (T > 1){_where(experiment)}")
+        return fig
+    if n is None:
+        per_size = mtl.groupby(size_cols)["n_tasks"].agg(["nunique", "size"]).reset_index()
+        per_size = per_size.sort_values(
+            ["nunique", "size", *size_cols], ascending=[False, False] + [True] * len(size_cols)
+        )
+        size = tuple(float(v) for v in per_size.iloc[0][size_cols])
+    else:
+        size = tuple(float(v) for v in np.atleast_1d(n))
+        if len(size) != len(size_cols):
+            raise ValueError(
+                f"n = {n!r}: give {'(n_ner, n_syn)' if unbalanced else 'one n_tokens_per_task'}"
+            )
+    at = np.logical_and.reduce(
+        [np.isclose(mtl[c], v) for c, v in zip(size_cols, size, strict=True)]
+    )
+    mtl = mtl[at]
+    size_text = ", ".join(
+        f"{_SIZE_SHORT[c]} = {_fmt(v)}" for c, v in zip(size_cols, size, strict=True)
+    )
+    ax.set_title(size_text, fontsize=_FONT_PT)
+    levels = _select_levels(_level_table(mtl), alphas, amis, max_levels) if len(mtl) else mtl
+    if mtl.empty or levels.empty:
+        no_data(ax, f"MTL rows at {size_text}{_where(experiment)}")
+        return fig
+    mtl["_level"] = _level_key(mtl)[0]
+    stl_pts = (
+        pool_stats(stl[np.isclose(stl[size_cols[0]], size[0])], ["n_tasks"]) if len(stl) else None
+    )
+    colors = _colors(len(levels))
+    for i, (level, label) in enumerate(zip(levels["level"], levels["label"], strict=True)):
+        pts = pool_stats(mtl[mtl["_level"] == level], ["n_tasks"])
+        if stl_pts is not None and len(stl_pts):
+            pts = pd.concat([stl_pts, pts], ignore_index=True)
+        _errorbar(
+            ax,
+            pts["n_tasks"],
+            pts["test_f1_mean"],
+            pts["test_f1_std"],
+            label=label,
+            color=colors[i],
+            marker=_MARKERS[(i + 1) % len(_MARKERS)],
+        )
+    if stl_pts is not None and len(stl_pts):
+        ax.errorbar(
+            stl_pts["n_tasks"],
+            stl_pts["test_f1_mean"],
+            yerr=np.nan_to_num(stl_pts["test_f1_std"].to_numpy(float)),
+            color=_STL_COLOR,
+            marker="*",
+            markersize=6,
+            linestyle="none",
+            capsize=2,
+            elinewidth=0.7,
+            label="STL (T = 1)",
+            zorder=4,
+        )
+    _legend(ax)
+    return fig
+
+
+def _calibration_points(data: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(alpha, ami, ami_std) points and a description of their source."""
+    cols = set(data.columns)
+    if "alpha" not in cols:
+        raise ValueError(
+            "calibration data lacks column 'alpha'; pass runs.parquet, summary.parquet or a "
+            "calibration table with columns alpha, ami, ami_std"
+        )
+    df = data.copy()
+    if "n_tasks" in cols:
+        df = df[pd.to_numeric(df["n_tasks"], errors="coerce") > 1]
+    df["alpha"] = pd.to_numeric(df["alpha"], errors="coerce")
+    df = df[df["alpha"].notna()]
+    if "ami" in cols and df["ami"].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
+        per_task = df[["alpha", "ami"]].explode("ami")
+        per_task["ami"] = pd.to_numeric(per_task["ami"], errors="coerce")
+        return per_task.dropna().assign(ami_std=np.nan), "tasks"
+    for col, std, kind in (
+        ("ami_mean_mean", "ami_mean_std", "configurations"),
+        ("ami_mean", None, "runs"),
+        ("ami", "ami_std", "table"),
+    ):
+        if col in cols:
+            out = pd.DataFrame(
+                {
+                    "alpha": df["alpha"],
+                    "ami": pd.to_numeric(df[col], errors="coerce"),
+                    "ami_std": pd.to_numeric(df[std], errors="coerce") if std in cols else np.nan,
+                }
+            )
+            return out.dropna(subset=["ami"]), kind
+    raise ValueError(
+        "calibration data has no AMI column; it needs 'ami' (runs: list per task, or a "
+        "calibration table), 'ami_mean' (runs) or 'ami_mean_mean' (summary)"
+    )
+
+
+def plot_calibration(
+    data: pd.DataFrame,
+    *,
+    experiment: str | None = None,
+    reference: pd.DataFrame | None = None,
+) -> Figure:
+    """The calibration curve: measured AMI to NER against the noise level α.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One of: ``runs.parquet`` (``alpha`` and ``ami``, a list per synthetic
+        task, or ``ami_mean``), ``summary.parquet`` (``alpha``, ``ami_mean_mean``,
+        ``ami_mean_std``) or a calibration table (``alpha``, ``ami``, ``ami_std``).
+        Rows with ``n_tasks == 1`` or no α are ignored.
+    experiment : str, optional
+        Keep only this experiment's rows (when ``data`` has an ``experiment`` column).
+    reference : pandas.DataFrame, optional
+        A published mapping to overlay, with ``alpha`` and ``ami`` or
+        ``mutual_info`` (e.g. the paper's ``mtl_balanced.csv``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Individual measurements as small grey dots, their mean ± std per α as a line.
+    """
+    if experiment is not None and "experiment" in data.columns:
+        data = data[data["experiment"] == experiment]
+    points, kind = _calibration_points(data)
+    fig, ax = new_figure()
+    _labels(ax, "α (diagonal of the label transition matrix)", "AMI to NER", "AMI calibration")
+    drawn = False
+    if len(points):
+        single = kind == "table" or points.groupby(points["alpha"].round(6)).size().max() == 1
+        if not single:
+            ax.scatter(
+                points["alpha"],
+                points["ami"],
+                s=4,
+                color="0.6",
+                linewidths=0,
+                zorder=1,
+                label={"tasks": "one synthetic task", "runs": "one model"}.get(
+                    kind, "one configuration"
+                ),
+            )
+        grouped = points.groupby(points["alpha"].round(6))["ami"]
+        means = grouped.mean()
+        if single:
+            stds = points.groupby(points["alpha"].round(6))["ami_std"].mean()
+        else:
+            stds = grouped.std()
+        _errorbar(
+            ax,
+            means.index,
+            means.to_numpy(),
+            stds.reindex(means.index).to_numpy(),
+            label="measured, mean ± std",
+            color=_colors(1)[0],
+            marker="o",
+            zorder=3,
+        )
+        drawn = True
+    if reference is not None:
+        col = "ami" if "ami" in reference.columns else "mutual_info"
+        if "alpha" not in reference.columns or col not in reference.columns:
+            raise ValueError(
+                "calibration reference lacks column 'alpha' or 'ami'/'mutual_info'; pass the "
+                "paper's table (alpha, mutual_info) or a calibration table (alpha, ami)"
+            )
+        ref = reference[["alpha", col]].apply(pd.to_numeric, errors="coerce").dropna()
+        ref = ref.groupby("alpha")[col].mean()
+        if len(ref):
+            ax.plot(
+                ref.index,
+                ref.to_numpy(),
+                linestyle=":",
+                marker="x",
+                markersize=3.5,
+                color="tab:red",
+                linewidth=1.0,
+                label="published",
+                zorder=2,
+            )
+            drawn = True
+    if not drawn:
+        no_data(ax, f"MTL rows with α and a measured AMI{_where(experiment)}")
+        return fig
+    _legend(ax)
+    return fig
+
+
+def plot_all(
+    summary: pd.DataFrame,
+    outdir: str | os.PathLike,
+    *,
+    experiment: str,
+    runs: pd.DataFrame | None = None,
+    calibration: pd.DataFrame | None = None,
+    reference: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Write every figure of :data:`FIGURES` for one experiment as PNG and PDF.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The summary table.
+    outdir : path-like
+        Folder of the figures; the files are ``<outdir>/<stem>.<png|pdf>``.
+    experiment : str
+        The experiment to plot.
+    runs : pandas.DataFrame, optional
+        The runs table; when given, the calibration curve shows every synthetic task.
+    calibration : pandas.DataFrame, optional
+        A calibration table (``alpha``, ``ami``, ``ami_std``), used when ``runs``
+        is not given. Without either the curve is drawn from ``summary``.
+    reference : pandas.DataFrame, optional
+        A published α → AMI mapping overlaid on the calibration curve.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    outdir = Path(outdir)
+    if runs is not None:
+        cal_data = runs
+    elif calibration is not None:
+        cal_data = calibration
+    else:
+        cal_data = summary
+    makers = {
+        "f1_vs_n": lambda: plot_f1_vs_n(summary, experiment=experiment),
+        "f1_vs_ami": lambda: plot_f1_vs_ami(summary, experiment=experiment),
+        "f1_vs_tasks": lambda: plot_f1_vs_tasks(summary, experiment=experiment),
+        "ami_vs_alpha": lambda: plot_calibration(
+            cal_data, experiment=experiment, reference=reference
+        ),
+    }
+    written = []
+    for stem in FIGURES:
+        fig = makers[stem]()
+        written += save_figure(fig, outdir / stem)
+        logger.info("wrote %s/%s.{%s}", outdir, stem, ",".join(FORMATS))
+    return written
