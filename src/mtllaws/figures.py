@@ -62,6 +62,7 @@ FORMATS = ("png", "pdf")
 #: Width of one column of a two-column paper, in inches.
 COLUMN_WIDTH_IN = 3.4
 _HEIGHT_IN = 2.6
+_F1_HEIGHT_IN = 3.2  # room for a legend below the axes
 _FONT_PT = 8
 _SMALL_PT = 7
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
@@ -214,12 +215,24 @@ def _labels(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
         ax.set_title(title, fontsize=_FONT_PT)
 
 
-def _legend(ax, handles=None) -> None:
-    kwargs = {"fontsize": _SMALL_PT, "handlelength": 1.6, "framealpha": 0.85, "loc": "best"}
-    if handles is not None:
-        ax.legend(handles=handles, **kwargs)
+def _legend(ax, handles=None, *, below: bool = False) -> None:
+    """A 7 pt legend: inside the axes, or below them in two columns (``below``)."""
+    if handles is None:
+        handles = ax.get_legend_handles_labels()[0]
+    if below:
+        ax.figure.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncols=min(2, len(handles)),
+            fontsize=_SMALL_PT,
+            handlelength=1.6,
+            columnspacing=1.0,
+            frameon=False,
+        )
     else:
-        ax.legend(**kwargs)
+        ax.legend(
+            handles=handles, fontsize=_SMALL_PT, handlelength=1.6, framealpha=0.85, loc="best"
+        )
 
 
 def no_data(ax, what: str) -> None:
@@ -520,7 +533,7 @@ def plot_f1_vs_n(
     df = _prepare(summary, experiment, ("n_tasks", "ami_mean_mean", "test_f1_mean"))
     unbalanced = _is_unbalanced(df)
     xcol, other = _size_columns(df, unbalanced, x)
-    fig, ax = new_figure()
+    fig, ax = new_figure(_F1_HEIGHT_IN)
     stl = df[df["n_tasks"] == 1]
     mtl_all = df[df["n_tasks"] > 1]
     t = (
@@ -588,7 +601,7 @@ def plot_f1_vs_n(
         no_data(ax, f"STL or T = {t} MTL rows{_where(experiment)}")
         return fig
     _auto_logx(ax, xs)
-    _legend(ax)
+    _legend(ax, below=True)
     return fig
 
 
@@ -630,7 +643,7 @@ def plot_f1_vs_ami(
     df = _prepare(summary, experiment, ("n_tasks", "ami_mean_mean", "test_f1_mean"))
     unbalanced = _is_unbalanced(df)
     scol, other = _size_columns(df, unbalanced, x)
-    fig, ax = new_figure()
+    fig, ax = new_figure(_F1_HEIGHT_IN)
     stl = df[df["n_tasks"] == 1]
     mtl_all = df[df["n_tasks"] > 1]
     t = (
@@ -660,7 +673,6 @@ def plot_f1_vs_ami(
         )
         return fig
     colors = _colors(len(sizes))
-    stl_drawn = False
     for i, size in enumerate(sizes):
         pts = pool_stats(mtl[mtl[scol] == size], ["_level"], extra=["ami_mean_mean"])
         _errorbar(
@@ -670,22 +682,45 @@ def plot_f1_vs_ami(
             pts["test_f1_std"],
             label=f"{_SIZE_SHORT[scol]} = {_fmt(size)}",
             color=colors[i],
-            marker=_MARKERS[i % 8],
+            marker=_MARKERS[i % len(_MARKERS)],
         )
-        if show_stl and len(stl):
-            stl_col = "n_ner" if unbalanced else scol
-            stl_size = size if stl_col == scol else fixed
-            ref = stl[stl[stl_col] == stl_size] if stl_size is not None else stl.iloc[0:0]
-            if len(ref):
-                m = pool_stats(ref, [stl_col])["test_f1_mean"].iloc[0]
-                ax.axhline(m, color=colors[i], linestyle="--", linewidth=0.8, zorder=1)
-                stl_drawn = True
     handles = ax.get_legend_handles_labels()[0]
-    if stl_drawn:
-        handles.append(
-            Line2D([], [], color="grey", linestyle="--", linewidth=0.8, label="STL, same n")
-        )
-    _legend(ax, handles)
+    if show_stl and len(stl):
+        if scol == "n_syn":
+            # One baseline for all curves: the STL result at the NER size held fixed.
+            ref = stl[stl["n_ner"] == fixed] if fixed is not None else stl.iloc[0:0]
+            if len(ref):
+                m = pool_stats(ref, ["n_ner"])["test_f1_mean"].iloc[0]
+                handles.append(
+                    ax.axhline(
+                        m,
+                        color=_STL_COLOR,
+                        linestyle="--",
+                        linewidth=0.8,
+                        zorder=1,
+                        label="STL (T = 1)",
+                    )
+                )
+        else:
+            drawn = False
+            for i, size in enumerate(sizes):
+                ref = stl[stl[scol] == size]
+                if len(ref):
+                    m = pool_stats(ref, [scol])["test_f1_mean"].iloc[0]
+                    ax.axhline(m, color=colors[i], linestyle="--", linewidth=0.8, zorder=1)
+                    drawn = True
+            if drawn:
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        color="grey",
+                        linestyle="--",
+                        linewidth=0.8,
+                        label=f"STL, same {_SIZE_SHORT[scol]}",
+                    )
+                )
+    _legend(ax, handles, below=True)
     return fig
 
 
@@ -723,7 +758,7 @@ def plot_f1_vs_tasks(
     unbalanced = _is_unbalanced(df)
     size_cols = ["n_ner", "n_syn"] if unbalanced else ["n_tokens_per_task"]
     _size_columns(df, unbalanced, "n_ner" if unbalanced else None)
-    fig, ax = new_figure()
+    fig, ax = new_figure(_F1_HEIGHT_IN)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     stl = df[df["n_tasks"] == 1]
     mtl = df[df["n_tasks"] > 1].copy()
@@ -787,7 +822,7 @@ def plot_f1_vs_tasks(
             label="STL (T = 1)",
             zorder=4,
         )
-    _legend(ax)
+    _legend(ax, below=True)
     return fig
 
 
