@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import pearsonr
+from test_figures import run_script
 
 from mtllaws import compare as C
 
@@ -120,6 +122,38 @@ def test_write_comparison_outputs(tmp_path, ours):
     assert "T2_n1000_a0.8" in md  # unmatched configurations are listed
     for suffix in ("png", "pdf"):
         assert (out / f"comparison.{suffix}").stat().st_size > 1000
+
+
+def test_compare_published_script(tmp_path, ours):
+    PUBLISHED.to_csv(tmp_path / "published.csv", index=False)
+    ours.to_parquet(tmp_path / "summary.parquet")
+    out = {k: str(tmp_path / f"cmp.{k}") for k in ("csv", "json", "png", "pdf")}
+    out["markdown"] = str(tmp_path / "cmp.md")
+    run_script(
+        "compare_published.py",
+        tmp_path / "cmp.log",
+        input={
+            "summary": str(tmp_path / "summary.parquet"),
+            "published": str(tmp_path / "published.csv"),
+        },
+        output=out,
+        params={"alpha_decimals": 2},
+        wildcards={"experiment": "paper_part"},
+    )
+    assert json.loads(Path(out["json"]).read_text())["n_matched"] == 4
+    assert all(Path(p).stat().st_size > 0 for p in out.values())
+    assert "4 matching configurations" in (tmp_path / "cmp.log").read_text()
+    with pytest.raises(ValueError, match="same stem"):
+        run_script(
+            "compare_published.py",
+            tmp_path / "cmp.log",
+            input={
+                "summary": str(tmp_path / "summary.parquet"),
+                "published": str(tmp_path / "published.csv"),
+            },
+            output={**out, "pdf": str(tmp_path / "other.pdf")},
+            wildcards={"experiment": "paper_part"},
+        )
 
 
 def test_plot_states_agreement(ours):

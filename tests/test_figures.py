@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +19,7 @@ AMI = {0.6: 0.13, 0.8: 0.34, 0.9: 0.55, 0.95: 0.71, 1.0: 1.0}
 NS = [1000, 2000, 4000, 8000, 16000]
 TASKS = [1, 2, 3, 5]
 SEEDS = 3
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 
 
 def _sizes(mode: str, t: int) -> list[tuple[int, int]]:
@@ -157,12 +163,54 @@ def test_save_figure_writes_png_and_pdf_without_leftovers(tmp_path):
 # --------------------------------------------------------------------------- figures
 
 
-def test_plot_all_writes_every_figure(tmp_path, summary, runs):
-    written = F.plot_all(summary, tmp_path, experiment="exp", runs=runs)
-    expected = {f"{stem}.{fmt}" for stem in F.FIGURES for fmt in F.FORMATS}
-    assert {p.name for p in written} == expected
-    for path in written:
-        assert path.stat().st_size > 1000, path
+def run_script(name: str, log: Path, *, input, output, params=None, wildcards=None) -> None:
+    """Run a workflow script as Snakemake does, with a ``snakemake`` object in its globals."""
+    iocontainers = pytest.importorskip("snakemake.iocontainers")
+    named = iocontainers.Namedlist
+    fake = SimpleNamespace(
+        input=named(fromdict=input),
+        output=named(fromdict=output) if isinstance(output, dict) else named(toclone=output),
+        params=named(fromdict=params or {}),
+        wildcards=named(fromdict=wildcards or {}),
+        log=named(toclone=[str(log)]),
+    )
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": fake}, run_name="__main__")
+    finally:
+        for handler in root.handlers:
+            if handler not in saved[0]:
+                handler.close()
+        root.handlers[:], root.level = saved
+
+
+def test_plot_figures_script_writes_every_figure(tmp_path, summary, runs):
+    summary.to_parquet(tmp_path / "summary.parquet")
+    runs.to_parquet(tmp_path / "runs.parquet")
+    outputs = F.figure_paths(tmp_path / "figures")
+    assert len(outputs) == len(F.FIGURES) * len(F.FORMATS) == 8
+    run_script(
+        "plot_figures.py",
+        tmp_path / "plot.log",
+        input={
+            "summary": str(tmp_path / "summary.parquet"),
+            "runs": str(tmp_path / "runs.parquet"),
+        },
+        output=outputs,
+        wildcards={"experiment": "exp"},
+    )
+    for path in outputs:
+        assert Path(path).stat().st_size > 1000, path
+    assert "wrote 8 figure files of experiment exp" in (tmp_path / "plot.log").read_text()
+    with pytest.raises(ValueError, match="are missing; declare exactly"):
+        run_script(
+            "plot_figures.py",
+            tmp_path / "plot.log",
+            input={"summary": str(tmp_path / "summary.parquet")},
+            output=outputs[:-1],
+            params={"experiment": "exp"},
+        )
 
 
 def test_f1_vs_n_shows_stl_and_spread_levels(summary):

@@ -44,6 +44,7 @@ __all__ = [
     "new_figure",
     "no_data",
     "save_figure",
+    "figure_paths",
     "plot_f1_vs_n",
     "plot_f1_vs_ami",
     "plot_f1_vs_tasks",
@@ -298,6 +299,23 @@ def save_figure(
             Path(tmp).unlink(missing_ok=True)
         written.append(path)
     return written
+
+
+def figure_paths(folder: str | os.PathLike) -> list[str]:
+    """The files :func:`plot_all` writes into ``folder``, for a rule's ``output``.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder; it may contain wildcards, e.g. ``"results/{experiment}/figures"``.
+
+    Returns
+    -------
+    list of str
+        ``<folder>/<stem>.<format>`` for every stem of :data:`FIGURES` and format of
+        :data:`FORMATS`.
+    """
+    return [str(Path(folder) / f"{stem}.{fmt}") for stem in FIGURES for fmt in FORMATS]
 
 
 def _prepare(summary: pd.DataFrame, experiment: str | None, needed: Sequence[str]) -> pd.DataFrame:
