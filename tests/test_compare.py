@@ -197,6 +197,9 @@ def test_zero_matches_still_writes_everything(tmp_path):
     assert (out / "c.png").stat().st_size > 1000
     fig = C.plot_comparison(C.compare_summary(ours, PUBLISHED), stats)
     assert "0 matching configurations" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    # An experiment that has not run yet has no rows at all.
+    none_yet = C.comparison_stats(C.compare_summary(ours, PUBLISHED, experiment="absent"))
+    assert none_yet["note"] == "0 matching configurations of 0 of ours"
     # Unbalanced rows have no n_tokens_per_task and so match nothing either.
     unbalanced = ours.assign(mode="unbalanced", n_tokens_per_task=np.nan)
     assert len(C.compare_summary(unbalanced, PUBLISHED)) == 0
