@@ -118,6 +118,7 @@ def test_experiments_sharing_a_corpus_name_must_agree():
     config = base_config()
     config["experiments"]["f"] = copy.deepcopy(config["experiments"]["e"])
     config["experiments"]["f"]["corpus"] = {"window": 2}
+    config["run"] = ["e", "f"]
     config = validated(config)
     with pytest.raises(ValueError, match="share the name 'conll2003' but differ"):
         check_config(config)

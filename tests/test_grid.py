@@ -39,6 +39,11 @@ def test_unbalanced_ids_and_ami_targets():
     assert points[2].record()["ami"] == 0.34
 
 
+def test_unbalanced_stl_block_needs_no_n_syn():
+    points = expand_experiment("u", _exp([{"n_tasks": [1], "n_ner": [1000]}], mode="unbalanced"))
+    assert [p.point_id for p in points] == ["T1_ner1000_s0", "T1_ner1000_s1"]
+
+
 def test_points_csv(tmp_path):
     table = tmp_path / "points.csv"
     table.write_text("n_tasks,n_tokens_per_task,alpha\n2,1000,0.6\n1,1000,1.0\n2,1000,0.6\n")
@@ -61,7 +66,8 @@ def test_points_csv(tmp_path):
             "not both",
         ),
         ([{"n_tasks": [1], "n_ner": [5], "n_syn": [5]}], "balanced", "do not belong"),
-        ([{"n_tasks": [1], "n_ner": [5]}], "unbalanced", "missing grid axis"),
+        ([{"n_tasks": [2], "n_ner": [5], "alpha": [0.5]}], "unbalanced", "missing grid axis"),
+        ([{"n_tasks": [1], "n_syn": [5]}], "unbalanced", "missing grid axis"),
         ([], "balanced", "grid is empty"),
     ],
 )

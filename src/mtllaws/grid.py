@@ -171,11 +171,22 @@ def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
             f"{where}: key(s) {wrong} do not belong to a {mode} experiment; "
             f"use {list(size_keys)} instead"
         )
-    missing = [k for k in ("n_tasks", *size_keys) if k not in block]
+    if "n_tasks" not in block:
+        raise ValueError(f"{where}: missing grid axis ['n_tasks']")
+    tasks = [_check_int(t, "n_tasks", where, 1) for t in _as_list(block, "n_tasks", where)]
+    if mode == "unbalanced" and "n_syn" not in block and all(t == 1 for t in tasks):
+        block = {**block, "n_syn": [0]}  # single-task blocks have no synthetic task
+    missing = [k for k in size_keys if k not in block]
     if missing:
         raise ValueError(f"{where}: missing grid axis {missing}")
-    tasks = [_check_int(t, "n_tasks", where, 1) for t in _as_list(block, "n_tasks", where)]
-    sizes = [[_check_int(v, k, where, 1) for v in _as_list(block, k, where)] for k in size_keys]
+    stl_only = all(t == 1 for t in tasks)
+    sizes = [
+        [
+            _check_int(v, k, where, 0 if (k == "n_syn" and stl_only) else 1)
+            for v in _as_list(block, k, where)
+        ]
+        for k in size_keys
+    ]
     level_key = "alpha" if "alpha" in block else "ami" if "ami" in block else None
     levels = (
         [_check_level(v, level_key, where) for v in _as_list(block, level_key, where)]

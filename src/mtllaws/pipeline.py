@@ -51,7 +51,8 @@ def check_config(config: Mapping) -> dict[str, dict]:
     Returns
     -------
     dict
-        ``config["experiments"]``.
+        The experiments named in ``run``, by name. Experiments that are defined but
+        not run are neither expanded nor checked against each other.
 
     Raises
     ------
@@ -66,6 +67,7 @@ def check_config(config: Mapping) -> dict[str, dict]:
             f"config key 'run' names experiment(s) {unknown} that are not defined under "
             f"'experiments' (defined: {sorted(experiments)}); fix 'run' or add them"
         )
+    experiments = {name: experiments[name] for name in config.get("run", [])}
     by_name: dict[str, tuple[str, dict]] = {}
     for name, exp in experiments.items():
         corpus = exp["corpus"]
