@@ -1,0 +1,329 @@
+"""Tests for mtllaws.simulate: Algorithm 1, AMI, alpha_for_ami, make_tasks."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_mutual_info_score
+
+from mtllaws.corpus import prepare_corpus
+from mtllaws.simulate import (
+    MASK,
+    TaskData,
+    alpha_for_ami,
+    ami,
+    ami_from_contingency,
+    contingency,
+    expected_ami,
+    make_tasks,
+    simulate_labels,
+    transition_matrix,
+)
+
+#: The paper's published (alpha, AMI) pairs on CoNLL-2003 IO labels.
+PAPER_PAIRS = {0.6: 0.13, 0.8: 0.34, 0.9: 0.55, 0.95: 0.71, 0.99: 0.91}
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_conll_dir, tmp_path_factory):
+    return prepare_corpus(tiny_conll_dir, tmp_path_factory.mktemp("sim_cache"))
+
+
+@pytest.fixture(scope="module")
+def skewed_y():
+    """200k CoNLL-like IO labels (83 % O) in sentences of 1..30 tokens."""
+    rng = np.random.default_rng(7)
+    y = rng.choice(5, size=200_000, p=[0.83, 0.055, 0.05, 0.04, 0.025])
+    lengths = rng.integers(1, 30, size=20_000)
+    lengths = lengths[np.cumsum(lengths) <= y.size]
+    lengths = np.append(lengths, y.size - lengths.sum())
+    return y, lengths
+
+
+# ------------------------------------------------------------------ transition matrix
+
+
+def test_transition_matrix():
+    m = transition_matrix(0.8, 5)
+    assert m.shape == (5, 5)
+    np.testing.assert_allclose(np.diag(m), 0.8)
+    np.testing.assert_allclose(m[0, 1:], 0.05)
+    np.testing.assert_allclose(m.sum(axis=1), 1.0)
+    np.testing.assert_allclose(transition_matrix(0.2, 5), 0.2)
+    np.testing.assert_array_equal(transition_matrix(1.0, 3), np.eye(3))
+
+
+@pytest.mark.parametrize("alpha", [0.1, 1.01, float("nan")])
+def test_transition_matrix_rejects_alpha(alpha):
+    with pytest.raises(ValueError, match=r"outside \[1/c, 1\] = \[0.2, 1\] for c=5"):
+        transition_matrix(alpha, 5)
+
+
+# ------------------------------------------------------------------ simulation
+
+
+def test_simulated_transition_frequencies_match_m():
+    c, alpha, n = 5, 0.7, 250_000
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, c, size=n)
+    s = simulate_labels(y, alpha, c, np.random.default_rng(1))
+    assert s.dtype == np.int64 and s.shape == y.shape
+    freq = np.zeros((c, c))
+    np.add.at(freq, (y, s), 1)
+    freq /= freq.sum(axis=1, keepdims=True)
+    # 50k tokens per row: binomial sd <= 0.0022, so 0.01 is > 4 sd
+    np.testing.assert_allclose(freq, transition_matrix(alpha, c), atol=0.01)
+
+
+def test_simulate_extremes_and_determinism():
+    y = np.random.default_rng(0).integers(0, 4, size=5000)
+    np.testing.assert_array_equal(simulate_labels(y, 1.0, 4, np.random.default_rng(3)), y)
+    a = simulate_labels(y, 0.6, 4, np.random.default_rng(3))
+    b = simulate_labels(y, 0.6, 4, np.random.default_rng(3))
+    c = simulate_labels(y, 0.6, 4, np.random.default_rng(4))
+    np.testing.assert_array_equal(a, b)
+    assert (a != c).any()
+    indep = simulate_labels(y, 0.25, 4, np.random.default_rng(5))
+    assert abs(ami(y, indep)) < 0.005
+    with pytest.raises(ValueError, match="no MASK"):
+        simulate_labels(np.array([0, MASK]), 0.9, 4, np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------ AMI
+
+
+def test_ami_equals_sklearn_on_random_labelings():
+    rng = np.random.default_rng(42)
+    for _ in range(100):
+        n = int(rng.integers(2, 3000))
+        x = rng.integers(0, int(rng.integers(1, 8)), n)
+        z = np.where(rng.random(n) < rng.random(), x, rng.integers(0, int(rng.integers(1, 8)), n))
+        assert abs(ami(x, z) - adjusted_mutual_info_score(x, z)) < 1e-9
+
+
+def test_ami_equals_sklearn_on_large_skewed(skewed_y):
+    y, _ = skewed_y
+    for alpha in (0.2, 0.6, 0.95):
+        s = simulate_labels(y, alpha, 5, np.random.default_rng(1))
+        assert abs(ami(y, s) - adjusted_mutual_info_score(y, s)) < 1e-9
+
+
+def test_ami_special_cases_and_string_labels():
+    assert ami(np.zeros(5, int), np.zeros(5, int)) == 1.0
+    assert ami(np.zeros(5, int), np.arange(5)) == 0.0
+    x = np.array(["a", "b", "a", "c", "b", "a"])
+    z = np.array([1, 0, 1, 2, 2, 1])
+    assert abs(ami(x, z) - adjusted_mutual_info_score(x, z)) < 1e-12
+    np.testing.assert_array_equal(contingency(x, z), [[0, 3, 0], [1, 0, 1], [0, 0, 1]])
+    assert ami_from_contingency(np.array([[3, 0, 0], [0, 0, 2]])) == 1.0  # empty column ignored
+
+
+def test_ami_is_fast_on_200k(skewed_y):
+    y, _ = skewed_y
+    s = simulate_labels(y, 0.9, 5, np.random.default_rng(1))
+    start = time.perf_counter()
+    ami(y, s)
+    assert time.perf_counter() - start < 0.5
+
+
+# ------------------------------------------------------------------ alpha_for_ami
+
+
+def test_expected_ami_monotone_and_ends(skewed_y):
+    y, _ = skewed_y
+    values = [expected_ami(a, y, c=5) for a in np.linspace(0.2, 1.0, 17)]
+    assert np.all(np.diff(values) > 0)
+    assert abs(values[0]) < 1e-4 and values[-1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("target", [0.05, 0.34, 0.55, 0.9])
+def test_alpha_for_ami_roundtrip(skewed_y, target):
+    y, _ = skewed_y
+    alpha = alpha_for_ami(target, y, c=5)
+    assert 0.2 < alpha < 1.0
+    assert expected_ami(alpha, y, c=5) == pytest.approx(target, abs=1e-8)
+    # a simulation at that alpha lands close to the target
+    sim = ami(y, simulate_labels(y, alpha, 5, np.random.default_rng(9)))
+    assert sim == pytest.approx(target, abs=0.01)
+
+
+def test_alpha_for_ami_simulated_agrees_with_expected(skewed_y):
+    y, _ = skewed_y
+    alpha_sim = alpha_for_ami(0.5, y[:50_000], c=5, method="simulated", seed=3)
+    assert alpha_sim == pytest.approx(alpha_for_ami(0.5, y[:50_000], c=5), abs=0.01)
+
+
+def test_alpha_for_ami_ends_and_errors(skewed_y):
+    y, _ = skewed_y
+    assert alpha_for_ami(0.0, y, c=5) == pytest.approx(0.2)
+    assert alpha_for_ami(1.0, y, c=5) == 1.0
+    for bad in (1.2, -0.3):
+        with pytest.raises(ValueError, match=r"grid point P7: target AMI .* outside the reachable"):
+            alpha_for_ami(bad, y, c=5, point="P7")
+    with pytest.raises(ValueError, match="method="):
+        alpha_for_ami(0.5, y, method="guess")
+
+
+# ------------------------------------------------------------------ make_tasks
+
+
+def _sentence_of(lengths):
+    return np.repeat(np.arange(len(lengths)), lengths)
+
+
+def test_make_tasks_disjoint(tiny):
+    y, lengths = tiny.train_y, tiny.train_sentence_lengths
+    td = make_tasks(y, lengths, n_tasks=4, n_ner=120, alphas=[0.9, 0.6, 1.0], seed=3,
+                    n_classes=tiny.n_classes)
+    assert td.labels.shape == (480, 4) and td.labels.dtype == np.int64
+    assert td.token_idx.dtype == np.int64 and len(np.unique(td.token_idx)) == 480
+    # each token is labelled by exactly one task, in blocks of n
+    labelled = td.labels != MASK
+    np.testing.assert_array_equal(labelled.sum(axis=1), 1)
+    np.testing.assert_array_equal(labelled.argmax(axis=1), np.repeat(np.arange(4), 120))
+    np.testing.assert_array_equal(td.labels[:120, 0], y[td.token_idx[:120]])
+    np.testing.assert_array_equal(td.labels[-120:, 3], y[td.token_idx[-120:]])  # alpha = 1
+    np.testing.assert_array_equal(td.alphas, [0.9, 0.6, 1.0])
+    for k in range(1, 4):
+        rows = labelled[:, k]
+        assert td.ami[k - 1] == pytest.approx(ami(y[td.token_idx[rows]], td.labels[rows, k]))
+    assert td.ami[2] == 1.0
+    # slices are whole sentences except a trimmed last one, and share no sentence
+    sent = _sentence_of(lengths)
+    seen = set()
+    for k in range(4):
+        idx = td.token_idx[labelled[:, k]]
+        ids = list(dict.fromkeys(sent[idx]))  # sentences in slice order
+        assert not seen & set(ids)
+        seen |= set(ids)
+        for s in ids[:-1]:
+            assert (sent[idx] == s).sum() == lengths[s]
+        last = idx[sent[idx] == ids[-1]]
+        start = lengths[: ids[-1]].sum()
+        np.testing.assert_array_equal(last, np.arange(start, start + len(last)))  # a prefix
+
+
+def test_make_tasks_shared_and_unbalanced(tiny):
+    y, lengths = tiny.train_y, tiny.train_sentence_lengths
+    td = make_tasks(y, lengths, n_tasks=3, n_ner=50, n_syn=200, alphas=0.8, slices="shared",
+                    seed=1, n_classes=5)
+    assert td.labels.shape == (200, 3)
+    assert (td.labels[:50, 0] != MASK).all() and (td.labels[50:, 0] == MASK).all()
+    assert (td.labels[:, 1:] != MASK).all()
+    assert (td.labels[:, 1] != td.labels[:, 2]).any()  # independent draws
+    np.testing.assert_array_equal(td.labels[:50, 0], y[td.token_idx[:50]])
+    td2 = make_tasks(y, lengths, n_tasks=3, n_ner=200, n_syn=50, alphas=0.8, slices="shared",
+                     seed=1, n_classes=5)
+    np.testing.assert_array_equal(td2.token_idx[:50], td.token_idx[:50])  # same token order
+    assert (td2.labels[50:, 1:] == MASK).all() and (td2.labels[:, 0] != MASK).all()
+
+    dis = make_tasks(y, lengths, n_tasks=3, n_ner=50, n_syn=200, alphas=0.8, seed=1, n_classes=5)
+    assert dis.labels.shape == (450, 3) and (dis.labels != MASK).sum() == 450
+    assert dis.n_ner == 50 and dis.n_syn == 200 and dis.n_tasks == 3
+
+
+def test_make_tasks_seeding(tiny):
+    y, lengths = tiny.train_y, tiny.train_sentence_lengths
+    kw = dict(n_ner=100, alphas=0.7, n_classes=5)
+    a = make_tasks(y, lengths, n_tasks=3, seed=5, **kw)
+    b = make_tasks(y, lengths, n_tasks=3, seed=5, **kw)
+    c = make_tasks(y, lengths, n_tasks=3, seed=6, **kw)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.token_idx, b.token_idx)
+    assert not np.array_equal(a.token_idx, c.token_idx)
+    # more tasks with the same seed keep the earlier slices and draws
+    d = make_tasks(y, lengths, n_tasks=5, seed=5, **kw)
+    np.testing.assert_array_equal(d.token_idx[:300], a.token_idx)
+    np.testing.assert_array_equal(d.labels[:300, :3], a.labels)
+    single = make_tasks(y, lengths, n_tasks=1, n_ner=100, seed=5)
+    assert single.labels.shape == (100, 1) and single.ami.shape == (0,)
+    np.testing.assert_array_equal(single.token_idx, a.token_idx[:100])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        (dict(n_tasks=2, n_ner=10, alphas=0.1), r"alpha=0.1 is outside \[1/c, 1\]"),
+        (dict(n_tasks=0, n_ner=10), r"n_tasks \(T\)=0 must be an integer >= 1"),
+        (dict(n_tasks=2, n_ner=0, alphas=0.9), r"n_ner \(n\)=0 must be an integer >= 1"),
+        (dict(n_tasks=2, n_ner=10, n_syn=2.5, alphas=0.9), "n_syn=2.5 must be an integer"),
+        (dict(n_tasks=3, n_ner=10, alphas=[0.9, 0.8, 0.7]), "3 alphas for 2 synthetic tasks"),
+        (dict(n_tasks=2, n_ner=10), "needs alphas"),
+        (dict(n_tasks=2, n_ner=10, alphas=0.9, slices="overlap"), "slices='overlap'"),
+    ],
+)
+def test_make_tasks_errors_name_the_point(tiny, kwargs, needle):
+    with pytest.raises(ValueError, match=needle) as err:
+        make_tasks(tiny.train_y, tiny.train_sentence_lengths, seed=0, n_classes=5,
+                   point="T2_n10_a0.9_s0", **kwargs)
+    assert str(err.value).startswith("grid point T2_n10_a0.9_s0: ")
+
+
+def test_make_tasks_too_many_tokens(tiny):
+    y, lengths = tiny.train_y, tiny.train_sentence_lengths
+    n_total = len(y)
+    with pytest.raises(ValueError) as err:
+        make_tasks(y, lengths, n_tasks=4, n_ner=n_total // 3, alphas=0.9, point="big")
+    msg = str(err.value)
+    assert msg.startswith("grid point big: ") and f"has only {n_total}" in msg
+    assert "n_ner + (T-1)*n_syn" in msg
+    with pytest.raises(ValueError, match=f"has only {n_total}"):
+        make_tasks(y, lengths, n_tasks=2, n_ner=n_total + 1, alphas=0.9, slices="shared")
+    # fits in tokens, but not once each slice drops the rest of its trimmed sentence
+    with pytest.raises(ValueError, match="ran out of tokens"):
+        make_tasks(y, lengths, n_tasks=n_total // 7, n_ner=7, alphas=0.9)
+    whole = make_tasks(y, lengths, n_tasks=1, n_ner=n_total, slices="shared")
+    assert sorted(whole.token_idx) == list(range(n_total))
+
+
+def test_taskdata_save_load(tiny, tmp_path):
+    td = make_tasks(tiny.train_y, tiny.train_sentence_lengths, n_tasks=3, n_ner=40,
+                    alphas=[0.9, 0.5], seed=2, slices="shared")
+    td.save(tmp_path / "t.npz")
+    back = TaskData.load(tmp_path / "t.npz")
+    for f in ("token_idx", "labels", "ami", "alphas"):
+        np.testing.assert_array_equal(getattr(back, f), getattr(td, f))
+    assert (back.slices, back.seed, back.n_ner, back.n_syn) == ("shared", 2, 40, 40)
+    assert not list(tmp_path.glob("*.tmp"))
+    (tmp_path / "bad.npz").write_bytes(b"nope")
+    with pytest.raises(ValueError, match=r"bad\.npz: not a TaskData file"):
+        TaskData.load(tmp_path / "bad.npz")
+
+
+def test_make_tasks_speed(skewed_y):
+    y, lengths = skewed_y
+    make_tasks(y, lengths, n_tasks=30, n_ner=1000, alphas=0.9, seed=0)
+    start = time.perf_counter()
+    for seed in range(5):
+        make_tasks(y, lengths, n_tasks=30, n_ner=1000, alphas=0.9, seed=seed)
+    per_call = (time.perf_counter() - start) / 5
+    assert per_call < 0.5, f"make_tasks T=30 n=1000 took {per_call:.3f} s"
+
+
+# ------------------------------------------------------------------ real data
+
+
+@pytest.fixture(scope="module")
+def conll_y(conll_dir, tmp_path_factory):
+    return prepare_corpus(conll_dir, tmp_path_factory.mktemp("conll")).train_y
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(("alpha", "paper"), sorted(PAPER_PAIRS.items()))
+def test_paper_ami_table_on_conll_train(conll_y, alpha, paper):
+    sim = ami(conll_y, simulate_labels(conll_y, alpha, 5, np.random.default_rng(0)))
+    assert sim == pytest.approx(paper, abs=0.02)
+    assert expected_ami(alpha, conll_y, c=5) == pytest.approx(paper, abs=0.02)
+    assert alpha_for_ami(paper, conll_y, c=5) == pytest.approx(alpha, abs=0.01)
+
+
+@pytest.mark.realdata
+def test_every_published_pair_on_conll_train(conll_y, paper_csv):
+    import pandas as pd
+
+    table = pd.read_csv(paper_csv)
+    modal = table.groupby("alpha")["mutual_info"].agg(lambda s: s.mode().iloc[0])
+    for alpha, published in modal.items():
+        assert expected_ami(alpha, conll_y, c=5) == pytest.approx(published, abs=0.02), alpha
