@@ -1,0 +1,771 @@
+"""Symbolic-regression stage: learn formulas for F1 from a table of experiments.
+
+A *study* fits F1 as a function of some columns of a results table (the
+workflow's ``summary.parquet`` or the paper's ``mtl_balanced.csv``)::
+
+    {"name": "f_n", "features": ["n_tokens_per_task"], "fixed": {"n_tasks": 2, "alpha": 0.9}}
+
+``fixed`` holds the other variables at reference values (rows whose column equals
+the value); a study without ``fixed`` uses every row. Column names may be given
+by alias (:data:`ALIASES`): ``n``, ``ami``, ``T``, ``f1`` ... resolve to the first
+of their columns present in the table, so one study definition serves the
+workflow's summary (``ami_mean_mean``, ``test_f1_mean``) and the paper's table
+(``mutual_info``, ``fscore``).
+
+:func:`run_study` fits one study with one engine and several seeds:
+
+* the target is multiplied by ``scale`` (the paper's c = 100) for fitting, and
+  every reported formula, prediction and error is back on the F1 scale;
+* the rows are split 90/10 into train and test once (``split="fixed"``, seeded by
+  ``split_seed``) or once per seed (``split="per_seed"``);
+* engines: ``"gplearn"`` (:class:`mtllaws.gp.GPRegressor`, the paper's settings)
+  and ``"sparse"`` (:class:`mtllaws.sparse.SparseLibraryRegressor`, the stronger
+  engine). Neither returns a formula that relies on a protected operator on any
+  row of the study.
+
+The result is a JSON-ready dict (see :func:`run_study`). The formula of the
+study is that of the seed with the lowest train MSE among the seeds that share
+the most common structure (:func:`mtllaws.formula.structure`).
+:func:`run_studies` runs a list of studies and writes per study a JSON file and a
+predicted-against-measured plot (PNG and PDF); :func:`markdown_table` and
+:func:`latex_table` summarise a list of results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ALIASES",
+    "ENGINES",
+    "MIN_ROWS",
+    "PAPER_BALANCED_STUDIES",
+    "latex_table",
+    "make_engine",
+    "markdown_table",
+    "plot_study",
+    "read_table",
+    "resolve_column",
+    "run_studies",
+    "run_study",
+    "select_study_rows",
+    "split_indices",
+    "variable_symbol",
+    "write_json",
+    "write_study_outputs",
+    "write_tables",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Fewest rows a study may have.
+MIN_ROWS = 20
+
+#: Engines accepted by :func:`make_engine`.
+ENGINES = ("gplearn", "sparse")
+
+#: Alias -> columns it stands for, in order of preference. Any member of a group
+#: also resolves to the first member present in the table.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "n": ("n_tokens_per_task",),
+    "ami": ("ami_mean_mean", "ami_mean", "mutual_info"),
+    "T": ("n_tasks",),
+    "n_ner": ("n_ner",),
+    "n_syn": ("n_syn",),
+    "alpha": ("alpha",),
+    "f1": ("test_f1_mean", "test_f1", "fscore"),
+}
+
+# Column -> symbol name in formulas (the paper's notation).
+_SYMBOLS = {
+    "n_tokens_per_task": "n",
+    "ami_mean_mean": "AMI",
+    "ami_mean": "AMI",
+    "mutual_info": "AMI",
+    "n_tasks": "T",
+}
+
+#: The balanced studies on the paper's published table (reference values chosen
+#: where that table has the most rows); usable with the workflow's summary too.
+PAPER_BALANCED_STUDIES = (
+    {"name": "f_n", "features": ["n"], "fixed": {"n_tasks": 2, "alpha": 0.98}},
+    {"name": "f_ami", "features": ["ami"], "fixed": {"n_tasks": 2, "n_tokens_per_task": 1000}},
+    {"name": "f_T", "features": ["T"], "fixed": {"n_tokens_per_task": 1000, "alpha": 0.9}},
+    {"name": "f_all", "features": ["n", "ami", "T"]},
+)
+
+_STUDY_KEYS = {"name", "features", "fixed", "target"}
+
+
+# ---------------------------------------------------------------- tables
+def read_table(path) -> pd.DataFrame:
+    """Read a results table from CSV (``.csv``, ``.tsv``) or Parquet (``.parquet``, ``.pq``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    if suffix == ".tsv":
+        return pd.read_csv(path, sep="\t")
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    raise ValueError(
+        f"{path}: unknown table format {suffix!r}; use .csv, .tsv, .parquet or .pq"
+    )
+
+
+def resolve_column(table: pd.DataFrame, name: str) -> str:
+    """The column of ``table`` that ``name`` refers to, directly or by alias.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    name : str
+        A column name, an alias key of :data:`ALIASES` (``n``, ``ami``, ``T``,
+        ``f1`` ...) or a member of an alias group (``mutual_info`` finds
+        ``ami_mean_mean`` in the workflow's summary).
+
+    Returns
+    -------
+    str
+    """
+    if name in table.columns:
+        return name
+    for key, group in ALIASES.items():
+        if name == key or name.lower() == key.lower() or name in group:
+            for column in group:
+                if column in table.columns:
+                    return column
+    known = ", ".join(f"{k} -> {'/'.join(v)}" for k, v in ALIASES.items())
+    raise ValueError(
+        f"column {name!r} is not in the table; its columns are {list(table.columns)} "
+        f"(aliases: {known}); name an existing column"
+    )
+
+
+def variable_symbol(column: str) -> str:
+    """Symbol name of a column in formulas: ``n``, ``AMI``, ``T``, else the column name."""
+    name = _SYMBOLS.get(column, re.sub(r"\W", "_", column))
+    from mtllaws.formula import PLACEHOLDER
+
+    return name + "_" if name == PLACEHOLDER else name
+
+
+def _numeric_column(
+    table: pd.DataFrame, column: str, study: str, *, allow_nan: bool = False
+) -> np.ndarray:
+    """Column as float; ValueError naming it for non-numeric, NaN or infinite values."""
+    values = table[column]
+    if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)):
+        converted = pd.to_numeric(values, errors="coerce")
+        bad = values[converted.isna() & values.notna()]
+        if len(bad):
+            raise ValueError(
+                f"study {study!r}: column {column!r} has {len(bad)} non-numeric values "
+                f"(first {bad.iloc[0]!r} in row {bad.index[0]}); convert or drop them"
+            )
+        values = converted
+    out = values.to_numpy(dtype=float)
+    missing = np.flatnonzero(~np.isfinite(out))
+    if missing.size and not allow_nan:
+        rows = list(table.index[missing[:5]])
+        raise ValueError(
+            f"study {study!r}: column {column!r} has {missing.size} NaN or infinite values "
+            f"(rows {rows}{' ...' if missing.size > 5 else ''}); drop or fill these rows"
+        )
+    return out
+
+
+def _check_spec(spec) -> dict:
+    if not isinstance(spec, dict):
+        raise ValueError(f"a study must be a mapping with name and features, got {spec!r}")
+    unknown = set(spec) - _STUDY_KEYS
+    if unknown:
+        raise ValueError(
+            f"study {spec.get('name')!r} has unknown keys {sorted(unknown)}; "
+            f"use {sorted(_STUDY_KEYS)}"
+        )
+    if "features" not in spec or not spec["features"]:
+        raise ValueError(f"study {spec.get('name')!r} names no features; give a list of columns")
+    features = spec["features"]
+    if isinstance(features, str):
+        features = [f.strip() for f in features.split(",") if f.strip()]
+    name = spec.get("name") or "f_" + "_".join(str(f) for f in features)
+    return {
+        "name": str(name),
+        "features": [str(f) for f in features],
+        "fixed": dict(spec.get("fixed") or {}),
+        "target": spec.get("target"),
+    }
+
+
+def select_study_rows(
+    table: pd.DataFrame, study_spec: dict, *, target: str = "f1", min_rows: int = MIN_ROWS
+) -> dict:
+    """Resolve a study's columns, select its rows and check them.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    study_spec : dict
+        ``name``, ``features`` (list of columns or aliases), optional ``fixed``
+        (column -> reference value) and ``target`` (overrides ``target``).
+    target : str, default="f1"
+        Target column or alias.
+    min_rows : int, default=MIN_ROWS
+
+    Returns
+    -------
+    dict
+        ``name``, ``features`` (resolved columns), ``symbols``, ``target`` (column),
+        ``fixed`` (resolved column -> value), ``X`` (n_rows, n_features) float,
+        ``y`` (n_rows,) float, ``rows`` (index labels of the selected rows).
+    """
+    spec = _check_spec(study_spec)
+    name = spec["name"]
+    target_col = resolve_column(table, spec["target"] or target)
+    features = [resolve_column(table, f) for f in spec["features"]]
+    duplicates = [f for f, k in Counter(features).items() if k > 1]
+    if duplicates:
+        raise ValueError(f"study {name!r} names the column(s) {duplicates} more than once")
+    if target_col in features:
+        raise ValueError(f"study {name!r}: the target {target_col!r} is also a feature")
+
+    mask = np.ones(len(table), dtype=bool)
+    fixed = {}
+    chosen = []
+    for key, value in spec["fixed"].items():
+        column = resolve_column(table, key)
+        # Rows where the column is missing (alpha of a single-task row) just do not match.
+        values = _numeric_column(table[mask], column, name, allow_nan=True)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"study {name!r}: fixed value {key}={value!r} is not a number"
+            ) from None
+        hit = np.isclose(values, value, rtol=1e-9, atol=1e-12)
+        if not hit.any():
+            available = sorted(set(np.round(values[np.isfinite(values)], 10).tolist()))
+            where = f" among the rows with {', '.join(chosen)}" if chosen else ""
+            raise ValueError(
+                f"study {name!r}: fixed {column}={value:g} selects no rows; available values "
+                f"of {column}{where}: {available}"
+            )
+        mask[np.flatnonzero(mask)[~hit]] = False
+        fixed[column] = value
+        chosen.append(f"{column}={value:g}")
+
+    rows = table[mask]
+    if len(rows) < min_rows:
+        where = f" with {', '.join(chosen)}" if chosen else ""
+        raise ValueError(
+            f"study {name!r} has {len(rows)} rows{where}; symbolic regression needs at least "
+            f"{min_rows}; choose reference values with more rows or add experiments"
+        )
+    X = np.column_stack([_numeric_column(rows, f, name) for f in features])
+    y = _numeric_column(rows, target_col, name)
+    for j, column in enumerate(features):
+        if np.ptp(X[:, j]) == 0:
+            raise ValueError(
+                f"study {name!r}: feature {column!r} takes the single value {X[0, j]:g} on "
+                f"its {len(rows)} rows; drop it from features or change fixed"
+            )
+    symbols = [variable_symbol(f) for f in features]
+    if len(set(symbols)) != len(symbols):
+        symbols = [re.sub(r"\W", "_", f) for f in features]
+    return {
+        "name": name,
+        "features": features,
+        "symbols": symbols,
+        "target": target_col,
+        "fixed": fixed,
+        "X": X,
+        "y": y,
+        "rows": list(rows.index),
+    }
+
+
+def split_indices(n_rows: int, *, test_size: float = 0.1, seed: int = 0):
+    """Seeded train/test split of ``range(n_rows)``.
+
+    Returns
+    -------
+    train, test : ndarray of int
+        Sorted row positions.
+    """
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size}")
+    n_test = max(1, int(round(test_size * n_rows)))
+    if n_test >= n_rows:
+        raise ValueError(f"test_size={test_size} leaves no training rows out of {n_rows}")
+    order = np.random.default_rng(seed).permutation(n_rows)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+# --------------------------------------------------------------- engines
+def make_engine(engine: str, *, seed: int, feature_names, **params):
+    """Create an unfitted engine.
+
+    Parameters
+    ----------
+    engine : {"gplearn", "sparse"}
+    seed : int
+        ``random_state`` of the engine.
+    feature_names : sequence of str
+        Symbol names of the features.
+    **params
+        Estimator parameters (:class:`mtllaws.gp.GPRegressor` or
+        :class:`mtllaws.sparse.SparseLibraryRegressor`).
+    """
+    if engine == "gplearn":
+        from mtllaws.gp import GPRegressor as cls
+    elif engine == "sparse":
+        from mtllaws.sparse import SparseLibraryRegressor as cls
+    else:
+        raise ValueError(f"engine {engine!r} is unknown; use one of {ENGINES}")
+    valid = set(cls().get_params()) - {"random_state", "feature_names"}
+    unknown = sorted(set(params) - valid)
+    if unknown:
+        raise ValueError(
+            f"engine {engine!r} has no parameter(s) {unknown}; valid: {sorted(valid)}"
+        )
+    return cls(random_state=seed, feature_names=list(feature_names), **params)
+
+
+def _r2(y, pred) -> float:
+    ss = float(np.sum((y - np.mean(y)) ** 2))
+    return float(1.0 - np.sum((y - pred) ** 2) / ss) if ss > 0 else float("nan")
+
+
+def _fit_seed(engine, seed, data, train, test, scale, params, domain):
+    """Fit one seed; returns the JSON-ready per-seed record (with private sympy fields)."""
+    from mtllaws.formula import (
+        additive_terms,
+        complexity,
+        round_constants,
+        simplify_formula,
+        structure,
+    )
+
+    start = time.perf_counter()
+    model = make_engine(engine, seed=seed, feature_names=data["symbols"], **params)
+    X, y = data["X"], data["y"]
+    model.fit(X[train], scale * y[train], domain=domain)
+    pred = model.predict(X) / scale
+    raw = model.expr_ / scale
+    simplified = simplify_formula(raw)
+    record = {
+        "seed": int(seed),
+        "formula": str(simplified),
+        "formula_raw": str(raw),
+        "formula_rounded": str(round_constants(simplified, 3)),
+        "formula_latex": _latex(round_constants(simplified, 3)),
+        "structure": structure(simplified),
+        "complexity": complexity(simplified),
+        "n_terms": len(additive_terms(simplified)),
+        "train_mse": float(np.mean((y[train] - pred[train]) ** 2)),
+        "test_mse": float(np.mean((y[test] - pred[test]) ** 2)),
+        "train_r2": _r2(y[train], pred[train]),
+        "test_r2": _r2(y[test], pred[test]),
+        "runtime_s": time.perf_counter() - start,
+        "train_rows": [int(i) for i in train],
+        "test_rows": [int(i) for i in test],
+        "predicted": pred.tolist(),
+    }
+    if engine == "gplearn":
+        record["program"] = str(model.program_)
+        record["program_length"] = int(model.program_.length_)
+        record["n_invalid"] = int(model.n_invalid_)
+    else:
+        record["cv_mse"] = model.cv_mse_ / scale**2
+        record["path"] = [
+            {**p, "cv_mse": p["cv_mse"] / scale**2, "cv_se": p["cv_se"] / scale**2}
+            for p in model.path_
+        ]
+    return record
+
+
+def _latex(expr) -> str:
+    import sympy as sp
+
+    return sp.latex(expr)
+
+
+def run_study(
+    table: pd.DataFrame,
+    study_spec: dict,
+    *,
+    engine: str = "sparse",
+    seeds=(0, 1, 2),
+    target: str = "f1",
+    scale: float = 100.0,
+    test_size: float = 0.1,
+    split: str = "fixed",
+    split_seed: int = 0,
+    min_rows: int = MIN_ROWS,
+    engine_params: dict | None = None,
+    n_jobs: int = 1,
+) -> dict:
+    """Fit one study with one engine and several seeds.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Results table with the study's feature, fixed and target columns.
+    study_spec : dict
+        ``{"name": ..., "features": [...], "fixed": {...}}``; see
+        :func:`select_study_rows`.
+    engine : {"sparse", "gplearn"}, default="sparse"
+    seeds : sequence of int, default=(0, 1, 2)
+    target : str, default="f1"
+        Target column or alias (``f1`` finds ``test_f1_mean`` or ``fscore``).
+    scale : float, default=100.0
+        The target is multiplied by ``scale`` for fitting (the paper's c).
+    test_size : float, default=0.1
+    split : {"fixed", "per_seed"}, default="fixed"
+        ``"fixed"``: one split seeded by ``split_seed`` for all seeds;
+        ``"per_seed"``: the split is seeded by each seed.
+    split_seed : int, default=0
+    min_rows : int, default=MIN_ROWS
+    engine_params : dict, optional
+        Estimator parameters, e.g. ``{"population_size": 2000}`` for gplearn.
+    n_jobs : int, default=1
+        Seeds fitted in parallel (joblib processes).
+
+    Returns
+    -------
+    dict
+        ``study, engine, target, features, variables`` (symbol -> column), ``fixed,
+        n_rows, n_train, n_test, scale, split, engine_params``; the study's formula as
+        ``formula`` (simplified, F1 scale), ``formula_raw``, ``formula_rounded`` (3
+        significant digits), ``formula_latex``, ``structure``, ``complexity``,
+        ``n_terms``, ``train_mse``, ``test_mse`` (F1 scale), ``train_r2``,
+        ``test_r2``, ``seed``; ``seeds`` (one record per seed with the same fields
+        and ``runtime_s``); ``agreement`` (``structure``, ``n_agree``, ``n_seeds``);
+        ``predictions`` (``measured``, ``predicted``, ``subset`` per row);
+        ``runtime_s``.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is unknown; use one of {ENGINES}")
+    if split not in ("fixed", "per_seed"):
+        raise ValueError(f"split={split!r} is unknown; use 'fixed' or 'per_seed'")
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    params = dict(engine_params or {})
+    data = select_study_rows(table, study_spec, target=target, min_rows=min_rows)
+    n = len(data["y"])
+    splits = {
+        s: split_indices(n, test_size=test_size, seed=split_seed if split == "fixed" else s)
+        for s in seeds
+    }
+    start = time.perf_counter()
+    logger.info(
+        "study %s: %d rows, features %s, engine %s, seeds %s",
+        data["name"], n, data["features"], engine, seeds,
+    )
+    jobs = [(engine, s, data, *splits[s], scale, params, data["X"]) for s in seeds]
+    if n_jobs == 1 or len(seeds) == 1:
+        records = [_fit_seed(*job) for job in jobs]
+    else:
+        from joblib import Parallel, delayed
+
+        records = Parallel(n_jobs=n_jobs)(delayed(_fit_seed)(*job) for job in jobs)
+    for r in records:
+        logger.info(
+            "study %s seed %d: test R2 %.4f, %s (%.1f s)",
+            data["name"], r["seed"], r["test_r2"], r["formula_rounded"], r["runtime_s"],
+        )
+
+    counts = Counter(r["structure"] for r in records)
+    top = max(counts.values())
+    best = min((r for r in records if counts[r["structure"]] == top), key=lambda r: r["train_mse"])
+    train, test = np.array(best["train_rows"]), np.array(best["test_rows"])
+    subset = np.empty(n, dtype=object)
+    subset[train], subset[test] = "train", "test"
+    per_seed = [
+        {k: v for k, v in r.items() if k not in ("train_rows", "test_rows", "predicted")}
+        for r in records
+    ]
+    summary_keys = (
+        "formula", "formula_raw", "formula_rounded", "formula_latex", "structure",
+        "complexity", "n_terms", "train_mse", "test_mse", "train_r2", "test_r2", "seed",
+    )
+    result = {
+        "study": data["name"],
+        "engine": engine,
+        "target": data["target"],
+        "features": data["features"],
+        "variables": dict(zip(data["symbols"], data["features"], strict=True)),
+        "fixed": data["fixed"],
+        "n_rows": n,
+        "n_train": len(train),
+        "n_test": len(test),
+        "scale": float(scale),
+        "split": {"mode": split, "test_size": test_size, "seed": split_seed},
+        "engine_params": params,
+        **{k: best[k] for k in summary_keys},
+        "seeds": per_seed,
+        "agreement": {"structure": best["structure"], "n_agree": top, "n_seeds": len(seeds)},
+        "predictions": {
+            "measured": data["y"].tolist(),
+            "predicted": best["predicted"],
+            "subset": subset.tolist(),
+        },
+        "runtime_s": time.perf_counter() - start,
+    }
+    try:
+        from mtllaws import __version__
+
+        result["version"] = __version__
+    except ImportError:  # pragma: no cover - the package always has a version
+        pass
+    logger.info(
+        "study %s: %s (test R2 %.4f, %d/%d seeds agree) in %.1f s",
+        data["name"], best["formula_rounded"], best["test_r2"], top, len(seeds),
+        result["runtime_s"],
+    )
+    return result
+
+
+def run_studies(
+    table: pd.DataFrame,
+    studies,
+    *,
+    out_dir=None,
+    skip_insufficient: bool = False,
+    min_rows: int = MIN_ROWS,
+    **kwargs,
+) -> list[dict]:
+    """Run :func:`run_study` for each study and optionally write its outputs.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    studies : sequence of dict
+        Study specifications.
+    out_dir : str or os.PathLike, optional
+        Write ``<study>.json``, ``<study>.png`` and ``<study>.pdf`` for each study
+        (see :func:`write_study_outputs`).
+    skip_insufficient : bool, default=False
+        A study with fewer than ``min_rows`` rows gives ``{"study", "engine",
+        "skipped": reason}`` instead of raising.
+    min_rows : int, default=MIN_ROWS
+    **kwargs
+        Passed to :func:`run_study` (``engine``, ``seeds``, ``engine_params`` ...).
+
+    Returns
+    -------
+    list of dict
+    """
+    studies = [_check_spec(s) for s in studies]
+    names = [s["name"] for s in studies]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"study names {repeated} are used twice; give each study its own name")
+    results = []
+    for spec in studies:
+        try:
+            result = run_study(table, spec, min_rows=min_rows, **kwargs)
+        except ValueError as err:
+            if not (skip_insufficient and "symbolic regression needs at least" in str(err)):
+                raise
+            logger.warning("skipping study %s: %s", spec["name"], err)
+            result = {"study": spec["name"], "engine": kwargs.get("engine", "sparse"),
+                      "skipped": str(err)}
+        if out_dir is not None:
+            write_study_outputs(result, out_dir)
+        results.append(result)
+    return results
+
+
+# ---------------------------------------------------------------- outputs
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(obj, path) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    _atomic_write_bytes(Path(path), (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def write_study_outputs(result: dict, out_dir) -> dict:
+    """Write ``<study>.json`` and, unless the study was skipped, ``<study>.png`` and ``.pdf``.
+
+    Returns
+    -------
+    dict
+        Output kind -> path.
+    """
+    out_dir = Path(out_dir)
+    paths = {"json": out_dir / f"{result['study']}.json"}
+    write_json(result, paths["json"])
+    if "skipped" not in result:
+        paths.update(plot_study(result, out_dir / result["study"]))
+    return paths
+
+
+def plot_study(result: dict, path) -> dict:
+    """Plot predicted against measured F1 with the identity line; writes PNG and PDF.
+
+    Parameters
+    ----------
+    result : dict
+        A :func:`run_study` result.
+    path : str or os.PathLike
+        Output path without suffix (a suffix is replaced).
+
+    Returns
+    -------
+    dict
+        ``{"png": Path, "pdf": Path}``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    pred = result["predictions"]
+    measured = np.asarray(pred["measured"], dtype=float)
+    predicted = np.asarray(pred["predicted"], dtype=float)
+    subset = np.asarray(pred["subset"])
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, marker, color in (("train", "o", "tab:blue"), ("test", "^", "tab:orange")):
+        m = subset == name
+        r2 = result["train_r2"] if name == "train" else result["test_r2"]
+        ax.scatter(measured[m], predicted[m], s=14, marker=marker, color=color, alpha=0.7,
+                   label=f"{name} ({m.sum()} rows, R$^2$ = {r2:.3f})")
+    lo = float(min(measured.min(), predicted.min()))
+    hi = float(max(measured.max(), predicted.max()))
+    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="identity")
+    ax.set_xlabel("measured F1")
+    ax.set_ylabel("predicted F1")
+    ax.set_title(f"{result['study']} ({result['engine']})\n{result['formula_rounded']}",
+                 fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_aspect("equal", adjustable="datalim")
+    fig.tight_layout()
+    path = Path(path)
+    out = {}
+    for fmt in ("png", "pdf"):
+        target = path.with_suffix(f".{fmt}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=fmt, dpi=150)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        out[fmt] = target
+    plt.close(fig)
+    return out
+
+
+def _agreement(result) -> str:
+    a = result["agreement"]
+    return f"{a['n_agree']}/{a['n_seeds']}"
+
+
+def markdown_table(results) -> str:
+    """Markdown table with one row per study result.
+
+    Columns: study, engine, formula (3 significant digits), complexity, terms,
+    train and test MSE, test R², and how many seeds agree on the structure.
+    Skipped studies show their reason.
+    """
+    lines = [
+        "| Study | Engine | Formula | Complexity | Terms | Train MSE | Test MSE | Test R² "
+        "| Seeds agree |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if "skipped" in r:
+            reason = r["skipped"].replace("|", "\\|")
+            lines.append(f"| {r['study']} | {r['engine']} | skipped: {reason} |  |  |  |  |  |  |")
+            continue
+        formula = r["formula_rounded"].replace("|", "\\|").replace("*", "\\*")
+        lines.append(
+            f"| {r['study']} | {r['engine']} | {formula} | {r['complexity']} | {r['n_terms']} "
+            f"| {r['train_mse']:.2e} | {r['test_mse']:.2e} | {r['test_r2']:.3f} "
+            f"| {_agreement(r)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    return re.sub(r"([_%&#$])", r"\\\1", text)
+
+
+def latex_table(results) -> str:
+    """LaTeX ``table`` (booktabs) with the same columns as :func:`markdown_table`."""
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{llp{0.42\linewidth}rrrrrr}",
+        r"\toprule",
+        r"Study & Engine & Formula & Compl. & Terms & Train MSE & Test MSE & Test $R^2$ "
+        r"& Agree \\",
+        r"\midrule",
+    ]
+    for r in results:
+        study, engine = _tex_escape(r["study"]), _tex_escape(r["engine"])
+        if "skipped" in r:
+            lines.append(
+                rf"{study} & {engine} & \multicolumn{{7}}{{l}}{{skipped: "
+                rf"{_tex_escape(r['skipped'])}}} \\"
+            )
+            continue
+        lines.append(
+            rf"{study} & {engine} & ${r['formula_latex']}$ & {r['complexity']} & {r['n_terms']} "
+            rf"& {r['train_mse']:.2e} & {r['test_mse']:.2e} & {r['test_r2']:.3f} "
+            rf"& {_agreement(r)} \\"
+        )
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\caption{Learned formulas for F1 (constants to 3 significant digits); MSE on the "
+        r"F1 scale; Agree: seeds whose formula has the structure shown.}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(results, *, markdown=None, latex=None) -> None:
+    """Write :func:`markdown_table` and/or :func:`latex_table` of ``results``, atomically."""
+    if markdown is not None:
+        _atomic_write_bytes(Path(markdown), markdown_table(results).encode())
+    if latex is not None:
+        _atomic_write_bytes(Path(latex), latex_table(results).encode())
