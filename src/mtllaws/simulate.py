@@ -145,6 +145,8 @@ def simulate_labels(y: np.ndarray, alpha: float, c: int, rng: np.random.Generato
     (N,) int64
     """
     y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise ValueError(f"labels must be a 1-d integer array, got {y.dtype} shape {y.shape}")
     cum = np.cumsum(transition_matrix(alpha, c), axis=1)
     cum[:, -1] = 1.0  # guard against rounding: every u < 1 falls in a column
     if y.size and (y.min() < 0 or y.max() >= c):
