@@ -197,6 +197,20 @@ def test_vocab_includes_dev_test_words_after_train(tmp_path):
     assert p.labels == ["O", "PER"]
 
 
+def test_iob1_corpus_gives_iob2_gold_and_io_labels(tmp_path):
+    d = tmp_path / "c"
+    d.mkdir()
+    iob1 = "Peter I-PER\nPaul B-PER\nin O\nNew I-LOC\nYork I-LOC\n\nx I-ORG\ny I-MISC\n"
+    for name in ("train.txt", "valid.txt", "test.txt"):
+        _write(d / name, iob1)
+    p = prepare_corpus(d, tmp_path / "cache")
+    assert p.dev_tags == p.test_tags == [
+        ["B-PER", "B-PER", "O", "B-LOC", "I-LOC"], ["B-ORG", "B-MISC"],
+    ]
+    names = [p.labels[i] for i in p.train_y]
+    assert names == ["PER", "PER", "O", "LOC", "LOC", "ORG", "MISC"]
+
+
 def test_prepare_reuses_matching_cache_and_rebuilds_on_change(tiny_conll_dir, tmp_path):
     cache = tmp_path / "cache"
     prepare_corpus(tiny_conll_dir, cache, k=2)
