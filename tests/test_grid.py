@@ -2,7 +2,14 @@
 
 import pytest
 
-from mtllaws.grid import GridPoint, config_hash, expand_experiment, format_number
+from mtllaws.grid import (
+    GridPoint,
+    config_hash,
+    expand_experiment,
+    format_number,
+    group_packs,
+    pack_id,
+)
 
 
 def _exp(grid, mode="balanced", seeds=(0, 1), **extra):
@@ -100,3 +107,28 @@ def test_gridpoint_is_hashable_and_frozen():
     assert {p: 1}[p] == 1
     with pytest.raises(AttributeError):
         p.seed = 3
+
+
+def test_packs_group_seeds_and_levels():
+    grid = [
+        {"n_tasks": [1], "n_tokens_per_task": [100]},
+        {"n_tasks": [2], "n_tokens_per_task": [100, 200], "alpha": [0.6, 0.9]},
+    ]
+    points = expand_experiment("e", _exp(grid, seeds=[0, 1, 2]))
+    assert len(group_packs(points)) == len(points) == 15
+    by_seed = group_packs(points, seeds=True)
+    assert sorted(by_seed) == sorted(
+        [
+            "T1_n100_sall",
+            "T2_n100_a0.6_sall",
+            "T2_n100_a0.9_sall",
+            "T2_n200_a0.6_sall",
+            "T2_n200_a0.9_sall",
+        ]
+    )
+    assert [p.seed for p in by_seed["T2_n100_a0.9_sall"]] == [0, 1, 2]
+    both = group_packs(points, seeds=True, levels=True)
+    assert sorted(both) == ["T1_n100_sall", "T2_n100_aall_sall", "T2_n200_aall_sall"]
+    assert len(both["T2_n100_aall_sall"]) == 6
+    ami_point = GridPoint("e", "balanced", 2, 10, 10, None, 0.3, 4)
+    assert pack_id(ami_point, levels=True) == "T2_n10_amiall_s4"

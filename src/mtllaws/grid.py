@@ -14,6 +14,13 @@ no synthetic task, so its α/AMI and ``n_syn`` are dropped and duplicates merge.
 Every configuration has a *config id* that names it in file paths, e.g.
 ``T2_n1000_a0.9`` (balanced), ``T3_ner1000_syn4000_ami0.34`` (unbalanced) or
 ``T1_n1000`` (single task). The id of a grid point adds the seed: ``..._s0``.
+
+A *pack* is the set of grid points that one simulate, train and evaluate job
+handles. By default every pack is one point. ``pack_seeds`` puts all seeds of a
+configuration into one pack (id ``..._sall``) and ``pack_levels`` all its α or AMI
+values (id ``T2_n1000_aall...``). Packs cut the number of jobs, which decides how
+fast Snakemake builds the DAG of a large grid, and let one process train models of
+the same architecture together.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ __all__ = [
     "config_hash",
     "format_number",
     "GRID_SETTINGS",
+    "pack_id",
+    "group_packs",
 ]
 
 #: Experiment keys that do not change a model's result and so stay out of the hash.
@@ -298,3 +307,49 @@ def config_hash(experiment: Mapping) -> str:
     settings = {k: v for k, v in experiment.items() if k not in _UNHASHED}
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def pack_id(point: GridPoint, *, seeds: bool = False, levels: bool = False) -> str:
+    """The id of the pack that holds ``point``.
+
+    Parameters
+    ----------
+    point : GridPoint
+        A grid point.
+    seeds : bool
+        Pack all seeds of a configuration together (``_sall``).
+    levels : bool
+        Pack all α (``aall``) or target-AMI (``amiall``) values together. Single-task
+        points have no level and keep their config id.
+
+    Returns
+    -------
+    str
+    """
+    parts = point.config_id.split("_")
+    if levels and point.n_tasks > 1:
+        parts[-1] = "aall" if point.alpha is not None else "amiall"
+    parts.append("sall" if seeds else f"s{point.seed}")
+    return "_".join(parts)
+
+
+def group_packs(
+    points: Iterable[GridPoint], *, seeds: bool = False, levels: bool = False
+) -> dict[str, list[GridPoint]]:
+    """Group grid points into packs, keeping the points' order within each pack.
+
+    Parameters
+    ----------
+    points : iterable of GridPoint
+        The grid, e.g. from :func:`expand_experiment`.
+    seeds, levels : bool
+        See :func:`pack_id`.
+
+    Returns
+    -------
+    dict of str to list of GridPoint
+    """
+    packs: dict[str, list[GridPoint]] = {}
+    for point in points:
+        packs.setdefault(pack_id(point, seeds=seeds, levels=levels), []).append(point)
+    return packs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import time
@@ -19,7 +20,12 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from mtllaws import __version__
 from mtllaws import shards as mtl_shards
+from mtllaws.grid import config_hash
 from mtllaws.shards import atomic_path
 
 __all__ = [
@@ -32,6 +38,14 @@ __all__ = [
     "sha256_file",
     "download_corpus",
     "aggregate",
+    "prepare_corpus_stage",
+    "prepare_embeddings_stage",
+    "build_model_config",
+    "build_train_config",
+    "simulate_pack",
+    "read_tasks",
+    "train_pack",
+    "evaluate_pack",
 ]
 
 #: The corpus files every corpus folder holds, by split name.
@@ -209,3 +223,395 @@ def aggregate(
         len(stats),
         time.perf_counter() - start,
     )
+
+
+# --------------------------------------------------------------------------- data stages
+
+
+def prepare_corpus_stage(
+    sources: Mapping[str, str | os.PathLike], out_dir: str | os.PathLike, settings: Mapping
+) -> None:
+    """Parse the corpus files and cache their arrays in ``out_dir``.
+
+    Parameters
+    ----------
+    sources : mapping
+        Paths of ``train``, ``valid`` and ``test`` (one folder).
+    out_dir : path-like
+        The cache folder (a rule's ``directory()`` output).
+    settings : mapping
+        The experiment's ``corpus`` settings (``window``, ``cross_sentence``).
+    """
+    from mtllaws.corpus import prepare_corpus
+
+    folders = {Path(p).resolve().parent for p in sources.values()}
+    if len(folders) != 1:
+        raise ValueError(f"the corpus files {dict(sources)} must lie in one folder")
+    start = time.perf_counter()
+    prepared = prepare_corpus(
+        folders.pop(), out_dir, k=settings["window"], cross_sentence=settings["cross_sentence"]
+    )
+    logger.info(
+        "cached %d/%d/%d train/dev/test tokens, %d words, labels %s in %.1f s",
+        len(prepared.train_y),
+        len(prepared.dev_y),
+        len(prepared.test_y),
+        len(prepared.vocab),
+        prepared.labels,
+        time.perf_counter() - start,
+    )
+
+
+def prepare_embeddings_stage(
+    corpus_dir: str | os.PathLike, out: str | os.PathLike, settings: Mapping
+) -> None:
+    """Build the embedding matrix of a prepared corpus (trained fastText or a file)."""
+    from mtllaws.corpus import load_prepared
+    from mtllaws.embeddings import prepare_embeddings
+
+    start = time.perf_counter()
+    matrix = prepare_embeddings(
+        load_prepared(corpus_dir),
+        out,
+        pretrained=settings["pretrained"] or None,
+        dim=settings["dim"],
+        seed=settings["seed"],
+    )
+    logger.info("embeddings %s in %.1f s", matrix.shape, time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------ grid-point stages
+
+
+def _point_name(point: Mapping) -> str:
+    return f"{point['experiment']}/{point['point_id']}"
+
+
+def simulate_pack(
+    corpus_dir: str | os.PathLike,
+    points: Sequence[Mapping],
+    settings: Mapping,
+    out: str | os.PathLike,
+) -> None:
+    """Simulate the tasks of every grid point of a pack (the paper's Algorithm 1).
+
+    Writes one Parquet table with the columns ``point_id``, ``token`` (row of the
+    training windows) and ``label_0`` (NER) … ``label_{T-1}``, ``-1`` where a task
+    does not label a token. The Parquet metadata key ``mtllaws.tasks`` holds, per
+    point, the α of every synthetic task and their measured AMI to NER.
+
+    Parameters
+    ----------
+    corpus_dir : path-like
+        The prepared corpus.
+    points : sequence of mapping
+        Grid points (:meth:`mtllaws.grid.GridPoint.record`) of one pack, one T.
+    settings : mapping
+        The experiment's settings (``slices``).
+    out : path-like
+        The Parquet file.
+    """
+    from mtllaws.corpus import load_prepared
+    from mtllaws.simulate import alpha_for_ami, make_tasks
+
+    prepared = load_prepared(corpus_dir)
+    frames, meta, alphas = [], {}, {}
+    for point in points:
+        start = time.perf_counter()
+        alpha = point["alpha"]
+        if point["n_tasks"] > 1 and alpha is None:
+            if point["ami"] not in alphas:
+                # seed 0 for every point: all seeds of a configuration share one alpha
+                alphas[point["ami"]] = alpha_for_ami(
+                    point["ami"],
+                    prepared.train_y,
+                    c=prepared.n_classes,
+                    seed=0,
+                    point=_point_name(point),
+                )
+            alpha = alphas[point["ami"]]
+        tasks = make_tasks(
+            prepared.train_y,
+            prepared.train_sentence_lengths,
+            n_tasks=point["n_tasks"],
+            n_ner=point["n_ner"],
+            n_syn=point["n_syn"] or None,
+            alphas=alpha,
+            slices=settings["slices"],
+            seed=point["seed"],
+            n_classes=prepared.n_classes,
+            point=_point_name(point),
+        )
+        frame = pd.DataFrame({"point_id": point["point_id"], "token": tasks.token_idx})
+        for t in range(tasks.n_tasks):
+            frame[f"label_{t}"] = tasks.labels[:, t].astype(np.int8)
+        frames.append(frame)
+        meta[point["point_id"]] = {
+            "alpha": None if alpha is None else float(alpha),
+            "alphas": [float(a) for a in tasks.alphas],
+            "ami": [float(a) for a in tasks.ami],
+        }
+        logger.info(
+            "%s: %d rows, AMI %s in %.2f s",
+            _point_name(point),
+            len(frame),
+            np.round(tasks.ami, 3).tolist(),
+            time.perf_counter() - start,
+        )
+    mtl_shards.write_parquet(
+        pd.concat(frames, ignore_index=True), out, metadata={"mtllaws.tasks": json.dumps(meta)}
+    )
+
+
+def read_tasks(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
+    """Read a simulate shard: the label table and the per-point metadata."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"mtllaws.tasks"])
+    return table.to_pandas(), meta
+
+
+def _point_arrays(tasks: pd.DataFrame, point_id: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = tasks[tasks["point_id"] == point_id]
+    if rows.empty:
+        raise ValueError(f"the simulate shard holds no rows for grid point {point_id}")
+    labels = rows[[c for c in rows.columns if c.startswith("label_")]].to_numpy(np.int64)
+    return rows["token"].to_numpy(np.int64), labels
+
+
+def build_model_config(
+    settings: Mapping, *, n_tasks: int, n_classes: int, emb_dim: int, window: int
+):
+    """The :class:`~mtllaws.models.ModelConfig` of an experiment's ``model`` settings."""
+    from mtllaws.models import model_config
+
+    model = settings["model"]
+    overrides = {}
+    if model.get("hidden"):
+        overrides["hidden"] = model["hidden"]
+    if model.get("dense") is not None:
+        overrides["dense"] = tuple(model["dense"])
+    if model.get("shared_dense", -1) >= 0:
+        overrides["shared_dense"] = model["shared_dense"]
+    return model_config(
+        model["preset"],
+        n_tasks=n_tasks,
+        n_classes=n_classes,
+        emb_dim=emb_dim,
+        window=window,
+        **overrides,
+    )
+
+
+def build_train_config(settings: Mapping, *, threads: int | None = None):
+    """The :class:`~mtllaws.train.TrainConfig` of an experiment's ``train`` settings."""
+    from mtllaws.train import TrainConfig
+
+    train = settings["train"]
+    return TrainConfig(
+        epochs=train["epochs"],
+        batch_size=train["batch_size"],
+        schedule=train["schedule"],
+        device=train["device"],
+        tf32=train["tf32"],
+        threads=threads or train["threads"],
+        early_stopping=train["early_stopping"],
+        patience=train["patience"],
+        checkpoint_every=train["checkpoint_every"],
+    )
+
+
+def _dev_scorer(prepared, embeddings):
+    from mtllaws.evaluate import score_ids
+    from mtllaws.train import predict
+
+    def dev_f1(model) -> float:
+        pred = predict(model, prepared.dev_windows, embeddings, task=0)
+        return score_ids(prepared.dev_tags, pred, prepared.labels)["f1"]
+
+    return dev_f1
+
+
+def train_pack(
+    *,
+    corpus: str | os.PathLike,
+    embeddings: str | os.PathLike,
+    tasks: str | os.PathLike,
+    points: Sequence[Mapping],
+    settings: Mapping,
+    model_out: str | os.PathLike,
+    shard_out: str | os.PathLike,
+    checkpoint_dir: str | os.PathLike | None = None,
+    threads: int | None = None,
+) -> None:
+    """Train the model of every grid point of a pack.
+
+    Writes ``model_out`` (a torch file with the model config and one state dict per
+    point) and ``shard_out`` (one row per point: per-epoch training loss, epochs run,
+    training time). With ``train.checkpoint_every > 0`` each point checkpoints into
+    ``checkpoint_dir`` and a rerun resumes from there; the checkpoints are removed once
+    both outputs are written.
+    """
+    import torch
+
+    from mtllaws.corpus import load_prepared
+    from mtllaws.embeddings import load_embeddings
+    from mtllaws.train import train_model
+
+    prepared = load_prepared(corpus)
+    matrix = load_embeddings(embeddings)
+    table, _ = read_tasks(tasks)
+    train_cfg = build_train_config(settings, threads=threads)
+    states, rows, checkpoints = {}, [], []
+    model_cfg = None
+    for point in points:
+        token, labels = _point_arrays(table, point["point_id"])
+        model_cfg = build_model_config(
+            settings,
+            n_tasks=labels.shape[1],
+            n_classes=prepared.n_classes,
+            emb_dim=matrix.shape[1],
+            window=prepared.window,
+        )
+        checkpoint = None
+        if train_cfg.checkpoint_every and checkpoint_dir:
+            checkpoint = Path(checkpoint_dir, f"{point['point_id']}.pt")
+            checkpoints.append(checkpoint)
+        start = time.perf_counter()
+        result = train_model(
+            model_cfg,
+            train_cfg,
+            prepared.train_windows[token],
+            labels,
+            matrix,
+            seed=point["seed"],
+            point=_point_name(point),
+            checkpoint_path=checkpoint,
+            dev=_dev_scorer(prepared, matrix) if train_cfg.early_stopping else None,
+        )
+        seconds = time.perf_counter() - start
+        states[point["point_id"]] = {k: v.cpu() for k, v in result.model.state_dict().items()}
+        rows.append(
+            {
+                "point_id": point["point_id"],
+                "train_loss": [float(x) for x in result.losses],
+                "epochs_run": len(result.losses),
+                "resumed_epoch": result.resumed_epoch,
+                "train_time_s": seconds,
+            }
+        )
+        logger.info(
+            "%s: %d epochs, final loss %.4f, %.1f s (%.3f ms/sample)",
+            _point_name(point),
+            len(result.losses),
+            result.losses[-1],
+            seconds,
+            1000 * seconds / max(1, (labels >= 0).sum() * len(result.losses)),
+        )
+    with atomic_path(model_out) as tmp:
+        torch.save({"model_config": model_cfg.to_dict(), "states": states}, tmp)
+    mtl_shards.write_parquet(pd.DataFrame(rows), shard_out)
+    for checkpoint in checkpoints:
+        checkpoint.unlink(missing_ok=True)
+
+
+def evaluate_pack(
+    *,
+    corpus: str | os.PathLike,
+    embeddings: str | os.PathLike,
+    tasks: str | os.PathLike,
+    model: str | os.PathLike,
+    train_shard: str | os.PathLike,
+    points: Sequence[Mapping],
+    settings: Mapping,
+    out: str | os.PathLike,
+) -> None:
+    """Score NER on dev and test for every model of a pack: one row per model.
+
+    The rows follow :data:`mtllaws.shards.RUN_COLUMNS`, plus per-type F1
+    (``dev_f1_PER`` …) and, with ``evaluate.all_tasks``, the accuracy of every
+    synthetic task's head on its own simulated labels of the dev split
+    (``dev_task_accuracy``, a list).
+    """
+    import torch
+
+    from mtllaws.corpus import load_prepared
+    from mtllaws.embeddings import load_embeddings
+    from mtllaws.evaluate import score_ids
+    from mtllaws.models import ModelConfig, MTLNet
+    from mtllaws.train import predict
+
+    prepared = load_prepared(corpus)
+    matrix = load_embeddings(embeddings)
+    _, meta = read_tasks(tasks)
+    saved = torch.load(model, map_location="cpu", weights_only=True)
+    train_rows = pd.read_parquet(train_shard).set_index("point_id")
+    model_cfg = ModelConfig(**saved["model_config"])
+    digest = config_hash(settings)
+    rows = []
+    for point in points:
+        start = time.perf_counter()
+        net = MTLNet(model_cfg)
+        net.load_state_dict(saved["states"][point["point_id"]])
+        net.eval()
+        row = {
+            "experiment": point["experiment"],
+            "mode": point["mode"],
+            "slices": settings["slices"],
+            "config_id": point["config_id"],
+            "point_id": point["point_id"],
+            "n_tasks": point["n_tasks"],
+            "n_tokens_per_task": np.nan
+            if point["n_tokens_per_task"] is None
+            else float(point["n_tokens_per_task"]),
+            "n_ner": point["n_ner"],
+            "n_syn": point["n_syn"],
+            "alpha": np.nan
+            if meta[point["point_id"]]["alpha"] is None
+            else meta[point["point_id"]]["alpha"],
+            "ami_target": np.nan if point["ami"] is None else float(point["ami"]),
+            "seed": point["seed"],
+            "ami": meta[point["point_id"]]["ami"],
+            "ami_mean": float(np.mean(meta[point["point_id"]]["ami"]))
+            if meta[point["point_id"]]["ami"]
+            else np.nan,
+        }
+        for split in ("dev", "test"):
+            pred = predict(net, getattr(prepared, f"{split}_windows"), matrix, task=0)
+            scores = score_ids(getattr(prepared, f"{split}_tags"), pred, prepared.labels)
+            for key, value in scores.items():
+                row[f"{split}_{key}"] = float(value)
+        if settings["evaluate"]["all_tasks"] and point["n_tasks"] > 1:
+            row["dev_task_accuracy"] = _task_accuracy(net, prepared, matrix, point, meta)
+        trained = train_rows.loc[point["point_id"]]
+        row["train_loss"] = list(trained["train_loss"])
+        row["epochs_run"] = int(trained["epochs_run"])
+        row["train_time_s"] = float(trained["train_time_s"])
+        row["eval_time_s"] = time.perf_counter() - start
+        row["wall_time_s"] = row["train_time_s"] + row["eval_time_s"]
+        row["version"] = __version__
+        row["config_hash"] = digest
+        rows.append(row)
+        logger.info(
+            "%s: dev F1 %.4f, test F1 %.4f (%.1f s)",
+            _point_name(point),
+            row["dev_f1"],
+            row["test_f1"],
+            row["eval_time_s"],
+        )
+    mtl_shards.write_parquet(pd.DataFrame(rows), out)
+
+
+def _task_accuracy(net, prepared, matrix, point, meta) -> list[float]:
+    """Accuracy of each synthetic head on dev labels simulated with the task's alpha."""
+    from mtllaws.simulate import simulate_labels
+    from mtllaws.train import predict
+
+    rng = np.random.default_rng([point["seed"], 1])
+    accuracies = []
+    for t, alpha in enumerate(meta[point["point_id"]]["alphas"], start=1):
+        gold = simulate_labels(prepared.dev_y, alpha, prepared.n_classes, rng)
+        pred = predict(net, prepared.dev_windows, matrix, task=t)
+        accuracies.append(float((pred == gold).mean()))
+    return accuracies

@@ -1,6 +1,7 @@
 """Parquet shards: atomic writes, the shard schema, and aggregation.
 
-Every job of the sweep writes its result as one Parquet *shard*. A shard is
+Every job of the sweep writes its result as one Parquet *shard*, with one row
+per model of its pack (one row unless seeds or levels are packed). A shard is
 written to a temporary file in the target's folder and renamed into place, so a
 job killed at any moment leaves either no shard or a whole one. The aggregate
 step checks every evaluate shard against :data:`RUN_COLUMNS` and concatenates
@@ -156,7 +157,7 @@ def read_shard(path: str | os.PathLike) -> pd.DataFrame:
     ------
     ShardError
         The file is missing or not Parquet, lacks a column, has a column of the
-        wrong kind, or does not hold exactly one row. The message names the file.
+        wrong kind, or has no row. The message names the file.
     """
     path = Path(path)
     try:
@@ -174,8 +175,8 @@ def read_shard(path: str | os.PathLike) -> pd.DataFrame:
             f"shard {path} is not an evaluate shard of this workflow: it lacks column(s) "
             f"{missing}; delete it and rerun the workflow"
         )
-    if len(frame) != 1:
-        raise ShardError(f"shard {path} has {len(frame)} rows; an evaluate shard has exactly 1")
+    if len(frame) == 0:
+        raise ShardError(f"shard {path} has no rows; an evaluate shard has one per model")
     for column, kind in RUN_COLUMNS.items():
         actual = frame[column].dtype.kind
         ok = actual == kind or (kind == "f" and actual in "if") or (kind == "O" and actual in "OUT")

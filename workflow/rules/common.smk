@@ -21,20 +21,19 @@ from mtllaws import pipeline
 validate(config, schema="../schemas/config.schema.yaml")
 
 EXPERIMENTS = pipeline.check_config(config)
-POINTS = {
-    name: {p.point_id: p for p in mtl_grid.expand_experiment(name, exp)}
+PACKS = {
+    name: mtl_grid.group_packs(
+        mtl_grid.expand_experiment(name, exp),
+        seeds=exp["pack_seeds"],
+        levels=exp["pack_levels"],
+    )
     for name, exp in EXPERIMENTS.items()
-}
-CONFIG_IDS = {
-    name: sorted({p.config_id for p in points.values()})
-    for name, points in POINTS.items()
 }
 
 
 wildcard_constraints:
     experiment="[A-Za-z0-9_]+",
-    config="T[0-9]+_[A-Za-z0-9_.]+",
-    seed="[0-9]+",
+    pack="T[0-9]+_[A-Za-z0-9_.]+",
     corpus="[A-Za-z0-9_.]+",
     embedding="[A-Za-z0-9_.]+",
 
@@ -44,15 +43,15 @@ def get_experiment(wildcards):
     return EXPERIMENTS[wildcards.experiment]
 
 
-def get_point(wildcards):
-    """The grid values of the point named by the wildcards, as a dict."""
-    point_id = f"{wildcards.config}_s{wildcards.seed}"
+def get_points(wildcards):
+    """The grid points of the pack named by the wildcards, as dicts."""
     try:
-        return POINTS[wildcards.experiment][point_id].record()
+        pack = PACKS[wildcards.experiment][wildcards.pack]
     except KeyError:
         raise ValueError(
-            f"{wildcards.experiment}/{point_id} is not a point of the configured grid"
+            f"{wildcards.experiment}/{wildcards.pack} is not a pack of the configured grid"
         ) from None
+    return [point.record() for point in pack]
 
 
 def get_corpus_settings(wildcards):
@@ -113,32 +112,16 @@ def get_train_gpus(wildcards):
     return int(get_experiment(wildcards)["train"]["device"] == "cuda")
 
 
-def get_checkpoint(wildcards):
-    """Where a training job keeps its checkpoint."""
-    return str(
-        Path(
-            "results",
-            wildcards.experiment,
-            "checkpoints",
-            wildcards.config,
-            f"s{wildcards.seed}.pt",
-        )
-    )
+def get_checkpoint_dir(wildcards):
+    """Where a training job keeps its checkpoints."""
+    return str(Path("results", wildcards.experiment, "checkpoints", wildcards.pack))
 
 
 def get_eval_shards(wildcards):
     """Every evaluate shard of an experiment."""
     return [
-        str(
-            Path(
-                "results",
-                wildcards.experiment,
-                "evaluate",
-                p.config_id,
-                f"s{p.seed}.parquet",
-            )
-        )
-        for p in POINTS[wildcards.experiment].values()
+        str(Path("results", wildcards.experiment, "evaluate", f"{pack}.parquet"))
+        for pack in PACKS[wildcards.experiment]
     ]
 
 

@@ -1,4 +1,4 @@
-"""One grid point: simulate the tasks, train the model, evaluate it."""
+"""One pack of grid points (by default one point): simulate, train, evaluate."""
 
 
 rule simulate:
@@ -6,15 +6,15 @@ rule simulate:
     input:
         corpus=get_prepared_corpus,
     output:
-        "results/{experiment}/simulate/{config}/s{seed}.parquet",
+        "results/{experiment}/simulate/{pack}.parquet",
     log:
-        "logs/{experiment}/simulate/{config}/s{seed}.log",
+        "logs/{experiment}/simulate/{pack}.log",
     benchmark:
-        "results/{experiment}/benchmarks/simulate/{config}/s{seed}.tsv"
+        "results/{experiment}/benchmarks/simulate/{pack}.tsv"
     conda:
         "../../envs/mtllaws.yaml"
     params:
-        point=get_point,
+        points=get_points,
         settings=get_experiment,
     script:
         "../scripts/simulate.py"
@@ -25,23 +25,23 @@ rule train:
     input:
         corpus=get_prepared_corpus,
         embeddings=get_embeddings,
-        tasks="results/{experiment}/simulate/{config}/s{seed}.parquet",
+        tasks="results/{experiment}/simulate/{pack}.parquet",
     output:
-        model="results/{experiment}/train/{config}/s{seed}.pt",
-        shard="results/{experiment}/train/{config}/s{seed}.parquet",
+        model="results/{experiment}/train/{pack}.pt",
+        shard="results/{experiment}/train/{pack}.parquet",
     log:
-        "logs/{experiment}/train/{config}/s{seed}.log",
+        "logs/{experiment}/train/{pack}.log",
     benchmark:
-        "results/{experiment}/benchmarks/train/{config}/s{seed}.tsv"
+        "results/{experiment}/benchmarks/train/{pack}.tsv"
     conda:
         "../../envs/mtllaws.yaml"
     threads: get_train_threads
     resources:
         gpu=get_train_gpus,
     params:
-        point=get_point,
+        points=get_points,
         settings=get_experiment,
-        checkpoint=get_checkpoint,
+        checkpoint_dir=get_checkpoint_dir,
     script:
         "../scripts/train.py"
 
@@ -51,17 +51,17 @@ rule evaluate:
     input:
         corpus=get_prepared_corpus,
         embeddings=get_embeddings,
-        tasks="results/{experiment}/simulate/{config}/s{seed}.parquet",
-        model="results/{experiment}/train/{config}/s{seed}.pt",
-        train="results/{experiment}/train/{config}/s{seed}.parquet",
+        tasks="results/{experiment}/simulate/{pack}.parquet",
+        model="results/{experiment}/train/{pack}.pt",
+        train="results/{experiment}/train/{pack}.parquet",
     output:
-        "results/{experiment}/evaluate/{config}/s{seed}.parquet",
+        "results/{experiment}/evaluate/{pack}.parquet",
     log:
-        "logs/{experiment}/evaluate/{config}/s{seed}.log",
+        "logs/{experiment}/evaluate/{pack}.log",
     conda:
         "../../envs/mtllaws.yaml"
     params:
-        point=get_point,
+        points=get_points,
         settings=get_experiment,
     script:
         "../scripts/evaluate.py"
