@@ -243,3 +243,26 @@ def test_initialisation_is_seeded_and_follows_pytorch_default_bounds():
     assert a.shared_w[0].abs().max() <= 1 / np.sqrt(2 * H)
     assert a.task_w[-1].abs().max() <= 1 / np.sqrt(cfg.dense[-1])
     assert a.task_w[-1].abs().max() > 0.5 / np.sqrt(cfg.dense[-1])
+
+
+@pytest.mark.parametrize("readout", ["center", "last"])
+@pytest.mark.parametrize("dedup", [True, False])
+def test_id_path_with_and_without_dedup_equals_the_embedded_path(readout, dedup):
+    m = tiny(readout=readout).double()
+    g = torch.Generator().manual_seed(0)
+    table = torch.randn(12, D, generator=g, dtype=torch.float64)
+    table[0] = 0
+    ids = torch.randint(0, 12, (30, W), generator=g)  # many repeated ids, some padding
+    z_ids = m.encode_ids(ids, table, dedup=dedup)
+    z_emb = m.encode(table[ids])
+    torch.testing.assert_close(z_ids, z_emb, rtol=1e-12, atol=1e-12)
+    weight = torch.randn(z_ids.shape, generator=g, dtype=torch.float64)
+    (z_ids * weight).sum().backward()
+    encoder = [(n, p) for n, p in m.named_parameters() if not n.startswith("task_")]
+    grads = [p.grad.clone() for _, p in encoder]
+    m.zero_grad()
+    (z_emb * weight).sum().backward()
+    for a, (name, p) in zip(grads, encoder, strict=True):
+        torch.testing.assert_close(a, p.grad, rtol=1e-10, atol=1e-12, msg=name)
+    with pytest.raises(ValueError, match="window=7"):
+        m.encode_ids(ids[:, :5], table)

@@ -194,12 +194,14 @@ def test_training_leaves_global_state_alone(data):
     assert torch.equal(torch.random.get_rng_state(), before)
 
 
-def test_adam_matches_torch_adam_bitwise():
+@pytest.mark.parametrize("fused", [True, False])
+def test_adam_matches_torch_adam_bitwise(fused):
     g = torch.Generator().manual_seed(0)
     ours = [torch.randn(4, 3, generator=g, requires_grad=True), torch.randn(5, generator=g,
                                                                             requires_grad=True)]
     ref = [p.detach().clone().requires_grad_() for p in ours]
-    opt_a, opt_b = _Adam(ours, lr=1e-2), torch.optim.Adam(ref, lr=1e-2, foreach=False)
+    opt_a = _Adam(ours, lr=1e-2, fused=fused)
+    opt_b = torch.optim.Adam(ref, lr=1e-2, fused=fused, foreach=False if not fused else None)
     for step in range(30):
         grads = [torch.randn(p.shape, generator=g) for p in ours]
         for p, q, gr in zip(ours, ref, grads, strict=True):

@@ -213,18 +213,23 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
 
 
 class _Adam:
-    """Adam with PyTorch's update formula and defaults (betas 0.9/0.999, eps 1e-8).
+    """Adam with PyTorch's arithmetic and defaults (betas 0.9/0.999, eps 1e-8).
 
-    ``torch.optim.Adam`` imports ``torch._dynamo`` on construction (seconds per process);
-    this plain loop over the few parameter tensors does the same arithmetic in the same
-    order as ``torch.optim.Adam(foreach=False)``. Parameters without a gradient are skipped
-    and keep their own step count, as in PyTorch.
+    ``torch.optim.Adam`` imports ``torch._dynamo`` when constructed (seconds per process),
+    so the update is issued directly: by default one fused kernel over all parameters
+    (``torch._fused_adam_``, what ``torch.optim.Adam(fused=True)`` calls), else
+    (``fused=False`` or no fused kernel) a loop with the arithmetic of
+    ``torch.optim.Adam(foreach=False)``. Parameters without a gradient are skipped and
+    keep their own step count, as in PyTorch.
     """
 
-    def __init__(self, params, *, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, params, *, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+                 fused: bool = True):
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.betas, self.eps = float(lr), tuple(betas), float(eps)
-        self.steps = [0] * len(self.params)
+        self.fused = fused and hasattr(torch, "_fused_adam_")
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device)
+                      for p in self.params]
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
@@ -234,13 +239,24 @@ class _Adam:
 
     @torch.no_grad()
     def step(self) -> None:
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        if self.fused:
+            steps = [self.steps[i] for i in live]
+            torch._foreach_add_(steps, 1)
+            torch._fused_adam_(
+                [self.params[i] for i in live], [self.params[i].grad for i in live],
+                [self.exp_avg[i] for i in live], [self.exp_avg_sq[i] for i in live], [],
+                steps, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
+                weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False,
+            )
+            return
         beta1, beta2 = self.betas
-        for i, p in enumerate(self.params):
-            grad = p.grad
-            if grad is None:
-                continue
+        for i in live:
+            p, grad = self.params[i], self.params[i].grad
             self.steps[i] += 1
-            step = self.steps[i]
+            step = float(self.steps[i])
             m, v = self.exp_avg[i], self.exp_avg_sq[i]
             m.lerp_(grad, 1 - beta1)
             v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
@@ -250,14 +266,15 @@ class _Adam:
             p.addcdiv_(m, denom, value=-self.lr / bias_correction1)
 
     def state_dict(self) -> dict:
-        return {"steps": list(self.steps), "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
+        return {"steps": self.steps, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
 
+    @torch.no_grad()
     def load_state_dict(self, state: dict) -> None:
         if len(state["steps"]) != len(self.params):
             raise ValueError("optimiser state does not match the model's parameters")
-        self.steps = [int(s) for s in state["steps"]]
-        for mine, saved in zip(self.exp_avg + self.exp_avg_sq,
-                               list(state["exp_avg"]) + list(state["exp_avg_sq"]), strict=True):
+        for mine, saved in zip(self.steps + self.exp_avg + self.exp_avg_sq,
+                               [*state["steps"], *state["exp_avg"], *state["exp_avg_sq"]],
+                               strict=True):
             mine.copy_(saved)
 
 
@@ -565,11 +582,11 @@ def _train(
                 steps.append((t, rows[t][p], targets[t][p]))
         step_losses = torch.empty(len(steps), device=device)
         for s, (task, idx, tgt) in enumerate(steps):
-            x = emb[win[idx.reshape(-1)]]
+            z = model.encode_ids(win[idx.reshape(-1)], emb)
             if task is None:
-                loss = masked_cross_entropy(model.forward_grouped(x), tgt).sum()
+                loss = masked_cross_entropy(model.heads_grouped(z), tgt).sum()
             else:
-                logits = model.heads(model.encode(x), task=task)
+                logits = model.heads(z, task=task)
                 loss = masked_cross_entropy(logits.unsqueeze(0), tgt.unsqueeze(0)).sum()
             if check_each_step and not math.isfinite(loss.item()):
                 raise NonFiniteLossError(point=point, epoch=epoch + 1, step=s + 1,
@@ -663,7 +680,7 @@ def predict(
     try:
         with torch.inference_mode():
             for a in range(0, win.shape[0], batch_size):
-                z = model.encode(emb[win[a : a + batch_size]])
+                z = model.encode_ids(win[a : a + batch_size], emb)
                 out.append(model.heads(z, task=task).argmax(dim=-1))
     finally:
         model.train(was_training)
