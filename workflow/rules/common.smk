@@ -17,6 +17,7 @@ os.environ.update(
 
 from mtllaws import grid as mtl_grid
 from mtllaws import pipeline
+from mtllaws.figures import figure_paths
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -125,6 +126,22 @@ def get_eval_shards(wildcards):
     ]
 
 
+def get_figure_outputs(folder):
+    """The figure files of an experiment; the PNGs go into the report with captions."""
+    outputs = []
+    for path in figure_paths(folder):
+        if path.endswith(".png"):
+            stem = Path(path).stem
+            path = report(
+                path,
+                caption=f"../report/{stem}.rst",
+                category="Figures",
+                subcategory="{experiment}",
+            )
+        outputs.append(path)
+    return outputs
+
+
 def get_final_targets():
     """The final targets: tables, figures and formulas of every experiment in run."""
     targets = []
@@ -135,5 +152,8 @@ def get_final_targets():
             folder / "summary.parquet",
             folder / "runs.csv",
             folder / "summary.csv",
+            *figure_paths(folder / "figures"),
         ]
+        if config["published"] and EXPERIMENTS[name]["mode"] == "balanced":
+            targets.append(folder / "compare" / "comparison.md")
     return [str(t) for t in targets]
