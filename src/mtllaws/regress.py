@@ -127,9 +127,7 @@ def read_table(path) -> pd.DataFrame:
         return pd.read_csv(path, sep="\t")
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
-    raise ValueError(
-        f"{path}: unknown table format {suffix!r}; use .csv, .tsv, .parquet or .pq"
-    )
+    raise ValueError(f"{path}: unknown table format {suffix!r}; use .csv, .tsv, .parquet or .pq")
 
 
 def resolve_column(table: pd.DataFrame, name: str) -> str:
@@ -149,14 +147,17 @@ def resolve_column(table: pd.DataFrame, name: str) -> str:
     """
     if name in table.columns:
         return name
+    looked_for = ""
     for key, group in ALIASES.items():
         if name == key or name.lower() == key.lower() or name in group:
             for column in group:
                 if column in table.columns:
                     return column
+            others = [c for c in group if c != name]
+            looked_for = f" (nor {' or '.join(others)})" if others else ""
     known = ", ".join(f"{k} -> {'/'.join(v)}" for k, v in ALIASES.items())
     raise ValueError(
-        f"column {name!r} is not in the table; its columns are {list(table.columns)} "
+        f"column {name!r}{looked_for} is not in the table; its columns are {list(table.columns)} "
         f"(aliases: {known}); name an existing column"
     )
 
@@ -345,9 +346,7 @@ def make_engine(engine: str, *, seed: int, feature_names, **params):
     valid = set(cls().get_params()) - {"random_state", "feature_names"}
     unknown = sorted(set(params) - valid)
     if unknown:
-        raise ValueError(
-            f"engine {engine!r} has no parameter(s) {unknown}; valid: {sorted(valid)}"
-        )
+        raise ValueError(f"engine {engine!r} has no parameter(s) {unknown}; valid: {sorted(valid)}")
     return cls(random_state=seed, feature_names=list(feature_names), **params)
 
 
@@ -483,7 +482,11 @@ def run_study(
     start = time.perf_counter()
     logger.info(
         "study %s: %d rows, features %s, engine %s, seeds %s",
-        data["name"], n, data["features"], engine, seeds,
+        data["name"],
+        n,
+        data["features"],
+        engine,
+        seeds,
     )
     jobs = [(engine, s, data, *splits[s], scale, params, data["X"]) for s in seeds]
     if n_jobs == 1 or len(seeds) == 1:
@@ -495,7 +498,11 @@ def run_study(
     for r in records:
         logger.info(
             "study %s seed %d: test R2 %.4f, %s (%.1f s)",
-            data["name"], r["seed"], r["test_r2"], r["formula_rounded"], r["runtime_s"],
+            data["name"],
+            r["seed"],
+            r["test_r2"],
+            r["formula_rounded"],
+            r["runtime_s"],
         )
 
     counts = Counter(r["structure"] for r in records)
@@ -509,8 +516,18 @@ def run_study(
         for r in records
     ]
     summary_keys = (
-        "formula", "formula_raw", "formula_rounded", "formula_latex", "structure",
-        "complexity", "n_terms", "train_mse", "test_mse", "train_r2", "test_r2", "seed",
+        "formula",
+        "formula_raw",
+        "formula_rounded",
+        "formula_latex",
+        "structure",
+        "complexity",
+        "n_terms",
+        "train_mse",
+        "test_mse",
+        "train_r2",
+        "test_r2",
+        "seed",
     )
     result = {
         "study": data["name"],
@@ -543,7 +560,11 @@ def run_study(
         pass
     logger.info(
         "study %s: %s (test R2 %.4f, %d/%d seeds agree) in %.1f s",
-        data["name"], best["formula_rounded"], best["test_r2"], top, len(seeds),
+        data["name"],
+        best["formula_rounded"],
+        best["test_r2"],
+        top,
+        len(seeds),
         result["runtime_s"],
     )
     return result
@@ -592,8 +613,11 @@ def run_studies(
             if not (skip_insufficient and "symbolic regression needs at least" in str(err)):
                 raise
             logger.warning("skipping study %s: %s", spec["name"], err)
-            result = {"study": spec["name"], "engine": kwargs.get("engine", "sparse"),
-                      "skipped": str(err)}
+            result = {
+                "study": spec["name"],
+                "engine": kwargs.get("engine", "sparse"),
+                "skipped": str(err),
+            }
         if out_dir is not None:
             write_study_outputs(result, out_dir)
         results.append(result)
@@ -663,15 +687,21 @@ def plot_study(result: dict, path) -> dict:
     for name, marker, color in (("train", "o", "tab:blue"), ("test", "^", "tab:orange")):
         m = subset == name
         r2 = result["train_r2"] if name == "train" else result["test_r2"]
-        ax.scatter(measured[m], predicted[m], s=14, marker=marker, color=color, alpha=0.7,
-                   label=f"{name} ({m.sum()} rows, R$^2$ = {r2:.3f})")
+        ax.scatter(
+            measured[m],
+            predicted[m],
+            s=14,
+            marker=marker,
+            color=color,
+            alpha=0.7,
+            label=f"{name} ({m.sum()} rows, R$^2$ = {r2:.3f})",
+        )
     lo = float(min(measured.min(), predicted.min()))
     hi = float(max(measured.max(), predicted.max()))
     ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="identity")
     ax.set_xlabel("measured F1")
     ax.set_ylabel("predicted F1")
-    ax.set_title(f"{result['study']} ({result['engine']})\n{result['formula_rounded']}",
-                 fontsize=8)
+    ax.set_title(f"{result['study']} ({result['engine']})\n{result['formula_rounded']}", fontsize=8)
     ax.legend(fontsize=7, loc="upper left")
     ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()

@@ -408,8 +408,15 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
         for train, val in splitter.split(A):
             At, Av = A[train], A[val]
             stats.append(
-                (At.T @ At, At.T @ yc[train], Av.T @ Av, Av.T @ yc[val], yc[val] @ yc[val],
-                 len(val), len(train))
+                (
+                    At.T @ At,
+                    At.T @ yc[train],
+                    Av.T @ Av,
+                    Av.T @ yc[val],
+                    yc[val] @ yc[val],
+                    len(val),
+                    len(train),
+                )
             )
         return stats
 

@@ -1,0 +1,317 @@
+"""Command-line interface: ``mtllaws <subcommand> ...``.
+
+Subcommands live in :data:`SUBCOMMANDS`. To add one, write ``configure(parser)``
+(adds the arguments to an :class:`argparse.ArgumentParser`) and ``run(args) -> int``
+(imports what it needs lazily, so ``mtllaws --help`` stays fast) and call
+:func:`register` with a :class:`Subcommand`. A ``ValueError`` or ``OSError``
+raised by ``run`` is printed as ``mtllaws <name>: error: <message>`` with exit
+status 2.
+
+``mtllaws regress`` runs the symbolic-regression stage (:mod:`mtllaws.regress`)
+on a CSV or Parquet table::
+
+    mtllaws regress ../shared/data/paper/mtl_balanced.csv --features n,ami,T \\
+        --engine sparse --seeds 0,1,2 --out f_all.json --plot f_all
+    mtllaws regress summary.parquet --studies paper_balanced --engine gplearn \\
+        --out-dir results/regress --markdown table.md --latex table.tex
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "register"]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A subcommand of ``mtllaws``.
+
+    Parameters
+    ----------
+    name : str
+    help : str
+        One line for ``mtllaws --help``.
+    configure : callable
+        ``configure(parser)`` adds the subcommand's arguments.
+    run : callable
+        ``run(args) -> int`` does the work and returns the exit status.
+    """
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+#: Registered subcommands by name.
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def register(subcommand: Subcommand) -> Subcommand:
+    """Add a subcommand to :data:`SUBCOMMANDS` (an existing name is an error)."""
+    if subcommand.name in SUBCOMMANDS:
+        raise ValueError(f"subcommand {subcommand.name!r} is registered twice")
+    SUBCOMMANDS[subcommand.name] = subcommand
+    return subcommand
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mtllaws`` parser with one subparser per registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="mtllaws", description="Find the laws of multitask learning by experiment."
+    )
+    from mtllaws import __version__
+
+    parser.add_argument("--version", action="version", version=f"mtllaws {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in SUBCOMMANDS.values():
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        p.add_argument(
+            "-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)"
+        )
+        command.configure(p)
+        p.set_defaults(_subcommand=command)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``mtllaws`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Subcommand = args._subcommand
+    level = (
+        logging.WARNING
+        if args.verbose == 0
+        else logging.INFO
+        if args.verbose == 1
+        else logging.DEBUG
+    )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(command.run(args) or 0)
+    except (ValueError, OSError) as err:
+        print(f"mtllaws {command.name}: error: {err}", file=sys.stderr)
+        return 2
+
+
+# ----------------------------------------------------------------- regress
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in _comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--seeds {text!r}: give comma-separated integers, e.g. 0,1,2"
+        ) from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("--seeds is empty; give e.g. 0,1,2")
+    return seeds
+
+
+def _key_values(pairs, option: str) -> dict:
+    """Parse ``KEY=VALUE`` items (each may hold several, comma-separated for --fixed)."""
+    import yaml
+
+    out = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{option} {item!r}: write KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _configure_regress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table", help="results table: .csv, .tsv, .parquet or .pq")
+    what = p.add_argument_group("study (one study, or --studies for several)")
+    what.add_argument(
+        "--features",
+        default="n,ami,T",
+        help="comma-separated feature columns or aliases (n, ami, T, n_ner, n_syn); "
+        "default: n,ami,T",
+    )
+    what.add_argument(
+        "--target", default="f1", help="target column or alias (f1 = test_f1_mean or fscore)"
+    )
+    what.add_argument(
+        "--fixed",
+        action="append",
+        metavar="COLUMN=VALUE",
+        help="hold a column at a reference value (repeatable; also COLUMN=VALUE,COLUMN=VALUE)",
+    )
+    what.add_argument("--name", help="study name (default f_<features>)")
+    what.add_argument(
+        "--studies",
+        metavar="FILE|paper_balanced",
+        help="YAML/JSON file with a list of studies, or a workflow config with --experiment; "
+        "paper_balanced: f(n), f(AMI), f(T), f(n, AMI, T) on the paper's table",
+    )
+    what.add_argument("--experiment", help="experiment whose 'studies' to take from --studies")
+    what.add_argument(
+        "--min-rows", type=int, default=20, help="fewest rows a study may have (default 20)"
+    )
+    fit = p.add_argument_group("fitting")
+    fit.add_argument(
+        "--engine",
+        choices=("sparse", "gplearn"),
+        default="sparse",
+        help="sparse: library regression (default); gplearn: the paper's settings",
+    )
+    fit.add_argument(
+        "--seeds", type=_seeds, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)"
+    )
+    fit.add_argument(
+        "--scale",
+        type=float,
+        default=100.0,
+        help="target multiplier while fitting, the paper's c (default 100)",
+    )
+    fit.add_argument("--test-size", type=float, default=0.1, help="test fraction (default 0.1)")
+    fit.add_argument(
+        "--split",
+        choices=("fixed", "per_seed"),
+        default="fixed",
+        help="one train/test split for all seeds (default) or one per seed",
+    )
+    fit.add_argument("--split-seed", type=int, default=0, help="seed of the fixed split")
+    fit.add_argument("--population-size", type=int, help="gplearn population size")
+    fit.add_argument("--generations", type=int, help="gplearn generations")
+    fit.add_argument("--max-terms", type=int, help="sparse: most additive terms")
+    fit.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any engine parameter, value in YAML (repeatable), e.g. --param cv=10",
+    )
+    fit.add_argument("--jobs", type=int, default=1, help="seeds fitted in parallel (default 1)")
+    out = p.add_argument_group("outputs (the Markdown table always goes to stdout)")
+    out.add_argument("--out", help="JSON of the study (a list of results with --studies)")
+    out.add_argument("--plot", metavar="STEM", help="predicted-vs-measured plot, STEM.png/.pdf")
+    out.add_argument("--out-dir", help="per study: <study>.json, .png and .pdf")
+    out.add_argument("--markdown", help="Markdown table of the results")
+    out.add_argument("--latex", help="LaTeX table of the results")
+
+
+def _load_studies(source: str, experiment: str | None) -> list[dict]:
+    """Studies from a YAML/JSON file: a list, ``{studies: [...]}`` or a workflow config."""
+    from mtllaws.regress import PAPER_BALANCED_STUDIES
+
+    if source == "paper_balanced":
+        return [dict(s) for s in PAPER_BALANCED_STUDIES]
+    import yaml
+
+    with open(source, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    if experiment is not None:
+        experiments = (doc or {}).get("experiments", {}) if isinstance(doc, dict) else {}
+        if experiment not in experiments:
+            raise ValueError(
+                f"{source}: experiment {experiment!r} not found; experiments: {sorted(experiments)}"
+            )
+        doc = experiments[experiment]
+    if isinstance(doc, dict) and "studies" in doc:
+        doc = doc["studies"]
+    if not isinstance(doc, list) or not doc:
+        raise ValueError(
+            f"{source}: expected a non-empty list of studies (or a mapping with 'studies'; "
+            "for a workflow config pass --experiment)"
+        )
+    return doc
+
+
+def _run_regress(args: argparse.Namespace) -> int:
+    from mtllaws.regress import (
+        markdown_table,
+        plot_study,
+        read_table,
+        run_studies,
+        run_study,
+        write_json,
+        write_study_outputs,
+        write_tables,
+    )
+
+    params = _key_values(args.param, "--param")
+    for option, key in (
+        ("population_size", "population_size"),
+        ("generations", "generations"),
+        ("max_terms", "max_terms"),
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            params[key] = value
+    fixed = _key_values(
+        [item for group in (args.fixed or []) for item in _comma_list(group)], "--fixed"
+    )
+    table = read_table(args.table)
+    options = dict(
+        engine=args.engine,
+        seeds=args.seeds,
+        target=args.target,
+        scale=args.scale,
+        test_size=args.test_size,
+        split=args.split,
+        split_seed=args.split_seed,
+        engine_params=params,
+        n_jobs=args.jobs,
+    )
+    if args.studies:
+        if args.fixed or args.name:
+            raise ValueError("--fixed and --name describe one study; put them in --studies")
+        results = run_studies(
+            table,
+            _load_studies(args.studies, args.experiment),
+            out_dir=args.out_dir,
+            min_rows=args.min_rows,
+            **options,
+        )
+        if args.out:
+            write_json(results, args.out)
+        if args.plot:
+            raise ValueError("--plot names one plot; with --studies use --out-dir")
+    else:
+        spec = {"features": _comma_list(args.features), "fixed": fixed}
+        if args.name:
+            spec["name"] = args.name
+        result = run_study(table, spec, min_rows=args.min_rows, **options)
+        results = [result]
+        if args.out:
+            write_json(result, args.out)
+        if args.plot:
+            plot_study(result, Path(args.plot))
+        if args.out_dir:
+            write_study_outputs(result, args.out_dir)
+    write_tables(results, markdown=args.markdown, latex=args.latex)
+    sys.stdout.write(markdown_table(results))
+    return 0
+
+
+register(
+    Subcommand(
+        name="regress",
+        help="learn formulas for F1 by symbolic regression (gplearn or sparse library)",
+        configure=_configure_regress,
+        run=_run_regress,
+    )
+)
