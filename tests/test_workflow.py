@@ -1,0 +1,116 @@
+"""The Snakemake workflow: dry-run job counts, an end-to-end run on real data, reruns."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from mtllaws.shards import RUN_COLUMNS, WALL_TIME_COLUMNS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run snakemake with the repository's Snakefile; fail with its output on error."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Per-rule job counts from the job-stats table of a dry run."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+DRY_RUNS = [
+    # configfile, per-rule counts (the README states these)
+    (
+        None,
+        {"simulate": 30, "train": 30, "evaluate": 30, "aggregate": 1, "plot_figures": 1},
+    ),
+    (
+        "config/experiments/paper_balanced.yaml",
+        {"simulate": 429, "train": 429, "evaluate": 429, "aggregate": 1, "plot_figures": 1},
+    ),
+    (
+        "config/experiments/paper_unbalanced.yaml",
+        {"simulate": 584, "train": 584, "evaluate": 584, "aggregate": 1, "plot_figures": 1},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("configfile", "expected"), DRY_RUNS, ids=["default", "balanced", "unbalanced"]
+)
+def test_dry_run_job_counts(configfile, expected, tmp_path):
+    args = ["-n", "--quiet", "rules", "--directory", str(REPO)]
+    if configfile:
+        args += ["--configfile", configfile]
+    counts = job_counts(snakemake(*args).stdout)
+    for rule, count in expected.items():
+        assert counts.get(rule) == count, (rule, counts)
+    assert counts["prepare_corpus"] <= 1
+
+
+def tiny_config(corpus_dir: Path, **train) -> dict:
+    return {
+        "run": ["tiny"],
+        "experiments": {
+            "tiny": {
+                "grid": [
+                    {"n_tasks": [1], "n_tokens_per_task": [400]},
+                    {"n_tasks": [2], "n_tokens_per_task": [400], "alpha": [0.6, 0.99]},
+                ],
+                "seeds": [0, 1],
+                "pack_seeds": True,
+                "corpus": {"name": "conll_test", "dir": str(corpus_dir)},
+                "embeddings": {"dim": 16},
+                "model": {"preset": "default", "hidden": 16, "dense": [16]},
+                "train": {"epochs": 2, **train},
+            }
+        },
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_end_to_end_on_real_data_and_rerun_reproduces(conll_dir, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(conll_dir)))
+    args = ["--configfile", str(config), "--cores", "2", "--directory", str(tmp_path)]
+    snakemake(*args)
+
+    runs = pd.read_parquet(tmp_path / "results/tiny/runs.parquet")
+    summary = pd.read_parquet(tmp_path / "results/tiny/summary.parquet")
+    assert len(runs) == 6  # (1 STL + 2 MTL configurations) x 2 seeds
+    assert set(RUN_COLUMNS) <= set(runs.columns)
+    assert {"dev_f1_PER", "test_f1_LOC"} <= set(runs.columns)
+    assert sorted(runs["point_id"]) == sorted(
+        f"{c}_s{s}" for c in ["T1_n400", "T2_n400_a0.6", "T2_n400_a0.99"] for s in (0, 1)
+    )
+    mtl = runs[runs.n_tasks == 2]
+    assert all(len(a) == 1 for a in mtl["ami"])
+    assert mtl.groupby("alpha")["ami_mean"].mean().is_monotonic_increasing
+    assert runs["test_f1"].between(0, 1).all()
+    assert all(len(loss) == 2 for loss in runs["train_loss"])
+    assert len(summary) == 3
+    assert (summary["count"] == 2).all()
+    assert {"test_f1_mean", "test_f1_std", "ami_mean_mean"} <= set(summary.columns)
+    for name in ("runs.csv", "summary.csv", "figures/f1_vs_n.png"):
+        assert (tmp_path / "results/tiny" / name).stat().st_size > 0
+
+    # Rerun from scratch, keeping the corpus and embedding caches: identical results.
+    shutil.rmtree(tmp_path / "results" / "tiny")
+    snakemake(*args)
+    again = pd.read_parquet(tmp_path / "results/tiny/runs.parquet")
+    drop = [c for c in WALL_TIME_COLUMNS if c in runs.columns]
+    pd.testing.assert_frame_equal(runs.drop(columns=drop), again.drop(columns=drop))
