@@ -10,6 +10,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/regress.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -42,10 +42,20 @@ __all__ = [
     "GRID_SETTINGS",
     "pack_id",
     "group_packs",
+    "model_settings",
 ]
 
 #: Experiment keys that do not change a model's result and so stay out of the hash.
-_UNHASHED = {"grid", "points_csv", "seeds", "studies", "description", "regress"}
+_UNHASHED = {
+    "grid",
+    "points_csv",
+    "seeds",
+    "studies",
+    "description",
+    "regress",
+    "pack_seeds",
+    "pack_levels",
+}
 
 #: Keys that describe the grid itself, not the settings of each model.
 GRID_SETTINGS = ("grid", "points_csv", "seeds")
@@ -288,6 +298,15 @@ def expand_experiment(name: str, experiment: Mapping) -> list[GridPoint]:
     return points
 
 
+def model_settings(experiment: Mapping) -> dict:
+    """The experiment's settings that decide a model's result (no grid, seeds or studies).
+
+    The sweep rules take these as params, so that editing a study or the grid does
+    not make Snakemake retrain models whose settings did not change.
+    """
+    return {k: v for k, v in experiment.items() if k not in _UNHASHED}
+
+
 def config_hash(experiment: Mapping) -> str:
     """A short hash of the settings that decide a model's result.
 
@@ -304,8 +323,7 @@ def config_hash(experiment: Mapping) -> str:
     str
         The first 12 hex digits of a SHA-256 over canonical JSON.
     """
-    settings = {k: v for k, v in experiment.items() if k not in _UNHASHED}
-    text = json.dumps(settings, sort_keys=True, default=str)
+    text = json.dumps(model_settings(experiment), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "read_tasks",
     "train_pack",
     "evaluate_pack",
+    "collect_study_results",
 ]
 
 #: The corpus files every corpus folder holds, by split name.
@@ -615,3 +616,16 @@ def _task_accuracy(net, prepared, matrix, point, meta) -> list[float]:
         pred = predict(net, prepared.dev_windows, matrix, task=t)
         accuracies.append(float((pred == gold).mean()))
     return accuracies
+
+
+def collect_study_results(paths: Sequence[str | os.PathLike]) -> list[dict]:
+    """Concatenate the ``results.json`` lists written by the regress jobs, in order."""
+    results: list[dict] = []
+    for path in paths:
+        try:
+            results.extend(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"cannot read study results {path}: {exc}; rerun its regress job"
+            ) from exc
+    return results

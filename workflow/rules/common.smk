@@ -37,11 +37,18 @@ wildcard_constraints:
     pack="T[0-9]+_[A-Za-z0-9_.]+",
     corpus="[A-Za-z0-9_.]+",
     embedding="[A-Za-z0-9_.]+",
+    engine="gplearn|sparse",
+    study="[A-Za-z0-9_]+",
 
 
 def get_experiment(wildcards):
     """The validated settings of the experiment named by the wildcards."""
     return EXPERIMENTS[wildcards.experiment]
+
+
+def get_model_settings(wildcards):
+    """The settings that decide a model's result (no grid, seeds or studies)."""
+    return mtl_grid.model_settings(EXPERIMENTS[wildcards.experiment])
 
 
 def get_points(wildcards):
@@ -126,6 +133,25 @@ def get_eval_shards(wildcards):
     ]
 
 
+def get_study(wildcards):
+    """The study named by the wildcards, as the one-element list the regress script takes."""
+    studies = {s["name"]: s for s in get_experiment(wildcards)["studies"]}
+    if wildcards.study not in studies:
+        raise ValueError(
+            f"experiments.{wildcards.experiment}.studies has no study '{wildcards.study}'"
+        )
+    return [studies[wildcards.study]]
+
+
+def get_regress_outputs(wildcards):
+    """The output folders of every study and engine of an experiment."""
+    return [
+        str(Path("results", wildcards.experiment, "regress", engine, study["name"]))
+        for engine in config["regress"]["engines"]
+        for study in get_experiment(wildcards)["studies"]
+    ]
+
+
 def get_figure_outputs(folder):
     """The figure files of an experiment; the PNGs go into the report with captions."""
     outputs = []
@@ -154,6 +180,8 @@ def get_final_targets():
             folder / "summary.csv",
             *figure_paths(folder / "figures"),
         ]
+        if EXPERIMENTS[name]["studies"]:
+            targets.append(folder / "regress" / "formulas.md")
         if config["published"] and EXPERIMENTS[name]["mode"] == "balanced":
             targets.append(folder / "compare" / "comparison.md")
     return [str(t) for t in targets]

@@ -15,7 +15,7 @@ rule simulate:
         "../../envs/mtllaws.yaml"
     params:
         points=get_points,
-        settings=get_experiment,
+        settings=get_model_settings,
     script:
         "../scripts/simulate.py"
 
@@ -40,7 +40,7 @@ rule train:
         gpu=get_train_gpus,
     params:
         points=get_points,
-        settings=get_experiment,
+        settings=get_model_settings,
         checkpoint_dir=get_checkpoint_dir,
     script:
         "../scripts/train.py"
@@ -62,6 +62,6 @@ rule evaluate:
         "../../envs/mtllaws.yaml"
     params:
         points=get_points,
-        settings=get_experiment,
+        settings=get_model_settings,
     script:
         "../scripts/evaluate.py"

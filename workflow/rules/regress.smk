@@ -1,0 +1,51 @@
+"""Symbolic regression: one job per study and engine, then the formula tables."""
+
+
+rule regress:
+    """Fit one study's formula with one engine, for every regression seed."""
+    input:
+        table="results/{experiment}/summary.parquet",
+    output:
+        dir=report(
+            directory("results/{experiment}/regress/{engine}/{study}"),
+            patterns=["{name}.png"],
+            caption="../report/regress.rst",
+            category="Formulas",
+            subcategory="{experiment}",
+        ),
+    log:
+        "logs/{experiment}/regress/{engine}/{study}.log",
+    benchmark:
+        "results/{experiment}/benchmarks/regress/{engine}/{study}.tsv"
+    conda:
+        "../../envs/mtllaws.yaml"
+    threads: 2
+    params:
+        studies=get_study,
+        engine="{engine}",
+        seeds=config["regress"]["seeds"],
+        target=config["regress"]["target"],
+        min_rows=config["regress"]["min_rows"],
+    script:
+        "../scripts/regress.py"
+
+
+rule regress_tables:
+    """Every study's formula, with train/test MSE, test R2 and seed agreement."""
+    input:
+        get_regress_outputs,
+    output:
+        markdown=report(
+            "results/{experiment}/regress/formulas.md",
+            caption="../report/formulas.rst",
+            category="Formulas",
+            subcategory="{experiment}",
+        ),
+        latex="results/{experiment}/regress/formulas.tex",
+        json="results/{experiment}/regress/formulas.json",
+    log:
+        "logs/{experiment}/regress_tables.log",
+    conda:
+        "../../envs/mtllaws.yaml"
+    script:
+        "../scripts/regress_tables.py"
