@@ -371,6 +371,15 @@ def test_cuda_training_is_deterministic_and_close_to_cpu(data):
     np.testing.assert_allclose(a.losses, cpu.losses, rtol=1e-3)
 
 
+@pytest.mark.filterwarnings("error")
+def test_read_only_inputs_such_as_memory_maps_are_accepted(data):
+    win, labels, emb = (a.copy() for a in data)
+    for a in (win, labels, emb):
+        a.flags.writeable = False
+    result = train_model(mcfg(), tcfg(epochs=1), win, labels.astype(np.int16), emb, seed=0)
+    assert predict(result.model, win, emb).shape == (len(win),)
+
+
 def test_checkpoint_paths_may_be_strings(data, tmp_path):
     ckpt = str(Path(tmp_path) / "sub" / "ckpt.pt")
     train_model(mcfg(), tcfg(epochs=1, checkpoint_every=1), *data, seed=0, checkpoint_path=ckpt)

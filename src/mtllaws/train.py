@@ -340,6 +340,20 @@ def _check_inputs(
     return windows, labels, embeddings
 
 
+def _tensor(a, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``a`` (array or tensor) as a tensor of ``dtype`` on ``device``; no copy when it is one.
+
+    Read-only arrays (e.g. memory-mapped caches) are copied rather than wrapped, which
+    torch would warn about.
+    """
+    if isinstance(a, torch.Tensor):
+        return a.to(device=device, dtype=dtype)
+    a = np.asarray(a)
+    if not a.flags.writeable:
+        a = np.array(a)
+    return torch.from_numpy(a).to(device=device, dtype=dtype)
+
+
 def _resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -513,8 +527,8 @@ def _train(
     shuffle = torch.Generator().manual_seed(int(shuffle_seed))
 
     # Data on the device; embeddings are looked up per batch.
-    emb = torch.as_tensor(embeddings, dtype=torch.float32).to(device)
-    win = torch.as_tensor(windows.astype(np.int64, copy=False)).to(device)
+    emb = _tensor(embeddings, torch.float32, device)
+    win = _tensor(windows, torch.int64, device)
     rows, targets = [], []
     for t in range(labels.shape[1]):
         r = np.flatnonzero(labels[:, t] != MASK)
@@ -668,8 +682,8 @@ def predict(
         raise ValueError(f"batch_size={batch_size}: must be >= 1")
     device = model.lstm_w_ih.device
     dtype = model.lstm_w_ih.dtype
-    emb = torch.as_tensor(embeddings).to(device=device, dtype=dtype)
-    win = torch.as_tensor(windows).to(device=device, dtype=torch.int64)
+    emb = _tensor(embeddings, dtype, device)
+    win = _tensor(windows, torch.int64, device)
     if win.dim() != 2:
         raise ValueError(f"windows: expected shape (N, W), got {tuple(win.shape)}")
     if task is not None and not 0 <= task < model.config.n_tasks:
