@@ -218,6 +218,29 @@ def test_gp_penalize_mode_is_valid_and_pickles():
     assert np.corrcoef(model.predict(X), y)[0, 1] > 0.5
 
 
+def test_gp_speedups_do_not_change_the_evolution(monkeypatch):
+    import contextlib
+
+    import gplearn.genetic
+    from gplearn._program import _Program
+
+    import mtllaws.gp
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(1, 10, (50, 2))
+    y = np.log(X[:, 0]) * X[:, 1]
+    fast = GPRegressor(population_size=120, generations=3, random_state=np.int64(7)).fit(X, y)
+    # gplearn's helpers are restored after the fit.
+    assert _Program.get_all_indices is mtllaws.gp._GPLEARN_GET_ALL_INDICES
+    assert gplearn.genetic.check_random_state is mtllaws.gp._GPLEARN_CHECK_RANDOM_STATE
+    monkeypatch.setattr(mtllaws.gp, "_fast_gplearn", contextlib.nullcontext)
+    plain = GPRegressor(population_size=120, generations=3, random_state=7).fit(X, y)
+    assert [str(p) for p in fast.estimator_._programs[-1]] == [
+        str(p) for p in plain.estimator_._programs[-1]
+    ]
+    assert str(fast.program_) == str(plain.program_)
+
+
 def test_gp_rejects_bad_parameters():
     X, y = np.ones((30, 2)), np.ones(30)
     with pytest.raises(ValueError, match="protection='bogus' is unknown"):

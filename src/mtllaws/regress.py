@@ -448,7 +448,7 @@ def run_study(
     engine_params : dict, optional
         Estimator parameters, e.g. ``{"population_size": 2000}`` for gplearn.
     n_jobs : int, default=1
-        Seeds fitted in parallel (joblib processes).
+        Seeds fitted in parallel (joblib processes); ``-1``: one per core.
 
     Returns
     -------
@@ -461,8 +461,39 @@ def run_study(
         ``test_r2``, ``seed``; ``seeds`` (one record per seed with the same fields
         and ``runtime_s``); ``agreement`` (``structure``, ``n_agree``, ``n_seeds``);
         ``predictions`` (``measured``, ``predicted``, ``subset`` per row);
-        ``runtime_s``.
+        ``runtime_s`` (fitting time summed over the seeds); ``version``.
     """
+    plan = _plan_study(
+        table,
+        study_spec,
+        engine=engine,
+        seeds=seeds,
+        target=target,
+        scale=scale,
+        test_size=test_size,
+        split=split,
+        split_seed=split_seed,
+        min_rows=min_rows,
+        engine_params=engine_params,
+    )
+    return _assemble(plan, _run_jobs(plan["jobs"], n_jobs))
+
+
+def _plan_study(
+    table,
+    study_spec,
+    *,
+    engine,
+    seeds,
+    target,
+    scale,
+    test_size,
+    split,
+    split_seed,
+    min_rows,
+    engine_params,
+) -> dict:
+    """Check the arguments, select the rows and list one fitting job per seed."""
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r} is unknown; use one of {ENGINES}")
     if split not in ("fixed", "per_seed"):
@@ -473,38 +504,61 @@ def run_study(
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed")
     params = dict(engine_params or {})
+    make_engine(engine, seed=0, feature_names=["x"], **params)  # fail early on bad params
     data = select_study_rows(table, study_spec, target=target, min_rows=min_rows)
     n = len(data["y"])
     splits = {
         s: split_indices(n, test_size=test_size, seed=split_seed if split == "fixed" else s)
         for s in seeds
     }
-    start = time.perf_counter()
     logger.info(
         "study %s: %d rows, features %s, engine %s, seeds %s",
-        data["name"],
-        n,
-        data["features"],
-        engine,
-        seeds,
-    )
-    jobs = [(engine, s, data, *splits[s], scale, params, data["X"]) for s in seeds]
-    if n_jobs == 1 or len(seeds) == 1:
-        records = [_fit_seed(*job) for job in jobs]
-    else:
-        from joblib import Parallel, delayed
+        data["name"], n, data["features"], engine, seeds,
+    )  # fmt: skip
+    return {
+        "data": data,
+        "engine": engine,
+        "scale": float(scale),
+        "params": params,
+        "split": {"mode": split, "test_size": test_size, "seed": split_seed},
+        "jobs": [(engine, s, data, *splits[s], scale, params, data["X"]) for s in seeds],
+    }
 
-        records = Parallel(n_jobs=n_jobs)(delayed(_fit_seed)(*job) for job in jobs)
+
+def _run_jobs(jobs, n_jobs: int) -> list[dict]:
+    """Run :func:`_fit_seed` jobs, in parallel processes when ``n_jobs != 1``.
+
+    Jobs on more rows start first, so that a pool of two balances studies of
+    different sizes.
+    """
+    if n_jobs == 1 or len(jobs) <= 1:
+        return [_fit_seed(*job) for job in jobs]
+    from joblib import Parallel, delayed
+
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][2]["y"]))
+    done = Parallel(n_jobs=n_jobs)(delayed(_fit_seed)(*jobs[i]) for i in order)
+    records = [None] * len(jobs)
+    for i, record in zip(order, done, strict=True):
+        records[i] = record
+    return records
+
+
+_SUMMARY_KEYS = (
+    "formula", "formula_raw", "formula_rounded", "formula_latex", "structure", "complexity",
+    "n_terms", "train_mse", "test_mse", "train_r2", "test_r2", "seed",
+)  # fmt: skip
+
+
+def _assemble(plan: dict, records: list[dict]) -> dict:
+    """The study result from its per-seed records (see :func:`run_study`)."""
+    data = plan["data"]
+    n = len(data["y"])
+    runtime_s = float(sum(r["runtime_s"] for r in records))
     for r in records:
         logger.info(
             "study %s seed %d: test R2 %.4f, %s (%.1f s)",
-            data["name"],
-            r["seed"],
-            r["test_r2"],
-            r["formula_rounded"],
-            r["runtime_s"],
-        )
-
+            data["name"], r["seed"], r["test_r2"], r["formula_rounded"], r["runtime_s"],
+        )  # fmt: skip
     counts = Counter(r["structure"] for r in records)
     top = max(counts.values())
     best = min((r for r in records if counts[r["structure"]] == top), key=lambda r: r["train_mse"])
@@ -515,23 +569,9 @@ def run_study(
         {k: v for k, v in r.items() if k not in ("train_rows", "test_rows", "predicted")}
         for r in records
     ]
-    summary_keys = (
-        "formula",
-        "formula_raw",
-        "formula_rounded",
-        "formula_latex",
-        "structure",
-        "complexity",
-        "n_terms",
-        "train_mse",
-        "test_mse",
-        "train_r2",
-        "test_r2",
-        "seed",
-    )
     result = {
         "study": data["name"],
-        "engine": engine,
+        "engine": plan["engine"],
         "target": data["target"],
         "features": data["features"],
         "variables": dict(zip(data["symbols"], data["features"], strict=True)),
@@ -539,34 +579,26 @@ def run_study(
         "n_rows": n,
         "n_train": len(train),
         "n_test": len(test),
-        "scale": float(scale),
-        "split": {"mode": split, "test_size": test_size, "seed": split_seed},
-        "engine_params": params,
-        **{k: best[k] for k in summary_keys},
+        "scale": plan["scale"],
+        "split": plan["split"],
+        "engine_params": plan["params"],
+        **{k: best[k] for k in _SUMMARY_KEYS},
         "seeds": per_seed,
-        "agreement": {"structure": best["structure"], "n_agree": top, "n_seeds": len(seeds)},
+        "agreement": {"structure": best["structure"], "n_agree": top, "n_seeds": len(records)},
         "predictions": {
             "measured": data["y"].tolist(),
             "predicted": best["predicted"],
             "subset": subset.tolist(),
         },
-        "runtime_s": time.perf_counter() - start,
+        "runtime_s": runtime_s,
     }
-    try:
-        from mtllaws import __version__
+    from mtllaws import __version__
 
-        result["version"] = __version__
-    except ImportError:  # pragma: no cover - the package always has a version
-        pass
+    result["version"] = __version__
     logger.info(
         "study %s: %s (test R2 %.4f, %d/%d seeds agree) in %.1f s",
-        data["name"],
-        best["formula_rounded"],
-        best["test_r2"],
-        top,
-        len(seeds),
-        result["runtime_s"],
-    )
+        data["name"], best["formula_rounded"], best["test_r2"], top, len(records), runtime_s,
+    )  # fmt: skip
     return result
 
 
@@ -594,7 +626,9 @@ def run_studies(
         "skipped": reason}`` instead of raising.
     min_rows : int, default=MIN_ROWS
     **kwargs
-        Passed to :func:`run_study` (``engine``, ``seeds``, ``engine_params`` ...).
+        Options of :func:`run_study` (``engine``, ``seeds``, ``engine_params``,
+        ``n_jobs`` ...). With ``n_jobs != 1`` the seeds of all studies share one
+        pool of processes.
 
     Returns
     -------
@@ -605,19 +639,41 @@ def run_studies(
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"study names {repeated} are used twice; give each study its own name")
-    results = []
+    n_jobs = kwargs.pop("n_jobs", 1)
+    options = {
+        "engine": "sparse", "seeds": (0, 1, 2), "target": "f1", "scale": 100.0,
+        "test_size": 0.1, "split": "fixed", "split_seed": 0, "engine_params": None,
+    }  # fmt: skip
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise ValueError(f"run_studies got unknown options {unknown}; use {sorted(options)}")
+    options.update(kwargs)
+    plans = []
     for spec in studies:
         try:
-            result = run_study(table, spec, min_rows=min_rows, **kwargs)
+            plans.append(_plan_study(table, spec, min_rows=min_rows, **options))
         except ValueError as err:
             if not (skip_insufficient and "symbolic regression needs at least" in str(err)):
                 raise
             logger.warning("skipping study %s: %s", spec["name"], err)
+            plans.append({"skipped": str(err), "study": spec["name"]})
+    # One pool for the seeds of all studies.
+    jobs = [job for plan in plans for job in plan.get("jobs", [])]
+    start = time.perf_counter()
+    records = iter(_run_jobs(jobs, n_jobs))
+    logger.info(
+        "%d fits of %d studies in %.1f s", len(jobs), len(plans), time.perf_counter() - start
+    )
+    results = []
+    for plan in plans:
+        if "skipped" in plan:
             result = {
-                "study": spec["name"],
-                "engine": kwargs.get("engine", "sparse"),
-                "skipped": str(err),
+                "study": plan["study"],
+                "engine": options["engine"],
+                "skipped": plan["skipped"],
             }
+        else:
+            result = _assemble(plan, [next(records) for _ in plan["jobs"]])
         if out_dir is not None:
             write_study_outputs(result, out_dir)
         results.append(result)

@@ -1,23 +1,27 @@
 """Sparse regression over a library of the paper's operators: the stronger engine.
 
-:class:`SparseLibraryRegressor` builds a library of candidate terms from the
-inputs ``x`` with the paper's operators, ``x``, ``log(x)``, ``sqrt(x)``, ``1/x``,
-``exp(-x/s)`` (``s`` a power of ten near the median of ``|x|``), and the products
-of pairs of these terms. A term enters the library only when it is finite and
-defined without protection on the data domain (``log`` needs ``x > 0``,
-``sqrt`` needs ``x >= 0``, ``1/x`` needs ``x`` of one sign and nonzero, ``exp``
+:class:`SparseLibraryRegressor` builds a library of candidate terms. Its
+*arguments* are the inputs ``x_i`` and (``input_products=True``) the products
+``x_i*x_j`` of pairs of inputs; its *factors* are the paper's operators applied to
+an argument: ``x``, ``log(x)``, ``sqrt(x)``, ``1/x`` and ``exp(-x/s)``, where ``s``
+is a value of the 1-2-5 series near the median of ``|x|`` (three neighbouring
+values with ``n_exp_scales=3``); its *terms* are the factors and (``products=True``)
+the products of pairs of factors. A factor enters only when it is finite and
+defined without protection on every row of the data domain (``log`` needs
+``x > 0``, ``sqrt`` needs ``x >= 0``, ``1/x`` needs ``x`` of one sign, ``exp``
 must neither overflow nor underflow); constant terms and exact duplicates
 (``sqrt(x)*sqrt(x) = x``) are dropped, keeping the simplest.
 
 The model is an intercept plus at most ``max_terms`` library terms, fitted by
-least squares. Every subset of up to ``max_terms`` terms (or, when there are
-more than ``max_subsets``, a beam search over them) is scored by K-fold
-cross-validated MSE; the seed sets the fold assignment. Among all subsets whose
-CV error is within one standard error of the best (``selection="1se"``), the one
-with the fewest terms, then the lowest complexity, then the lowest CV error is
-kept and refitted on all training rows. Fold assignment changes which subsets
-are within one standard error and which is best, so seeds can disagree on the
-structure.
+least squares. Every subset of up to ``max_terms`` terms (or, when there are more
+than ``max_subsets``, a beam search that keeps the ``beam_width`` best subsets of
+each size) is scored by K-fold cross-validated MSE, vectorised over subsets
+through the Gram matrices of each fold; the seed sets the fold assignment.
+The number of terms is the smallest whose best subset is within one standard
+error of the best CV error overall (``selection="1se"``); at that size the
+subset with the lowest CV error is kept and refitted on all training rows.
+Fold assignment changes the CV errors, hence the size and the subset chosen
+among near-ties, so seeds can disagree on the structure.
 """
 
 from __future__ import annotations
@@ -175,7 +179,8 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
     n_repeats : int, default=1
         Repeats of the K-fold split, each with new fold assignments.
     selection : {"1se", "min"}, default="1se"
-        ``"1se"``: simplest subset within one standard error of the best CV error;
+        ``"1se"``: fewest terms whose best subset is within one standard error of the
+        best CV error, and at that size the subset with the lowest CV error;
         ``"min"``: the subset with the best CV error.
     max_subsets : int, default=2_000_000
         Search all subsets when there are at most this many, else a beam search.
