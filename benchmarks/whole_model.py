@@ -1,0 +1,78 @@
+"""One whole model of the ``paper`` preset, T=2, n=1000: target <= 70 s.
+
+Stages, each timed: cache load (prepared CoNLL-2003 + fastText 300-d, built once under
+``benchmarks/results/cache`` and not timed), simulate (``alpha_for_ami`` + ``make_tasks``,
+as ``pipeline.simulate_pack``), train (``train_model``, 100 epochs, joint, batch 100),
+evaluate (``predict`` + ``score_ids`` on dev and test, as ``pipeline.evaluate_pack``).
+``--quick`` trains 5 epochs and extrapolates the training time to 100 (marked).
+
+Usage::
+
+    python benchmarks/whole_model.py [--quick] [--threads 1] [--preset paper]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import CACHE, Timer, ensure_cache, table, write_json
+
+from mtllaws.corpus import load_prepared
+from mtllaws.embeddings import load_embeddings
+from mtllaws.evaluate import score_ids
+from mtllaws.models import model_config
+from mtllaws.simulate import alpha_for_ami, make_tasks
+from mtllaws.train import TrainConfig, predict, train_model
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5 epochs, extrapolated to 100")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--tasks", type=int, default=2)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--ami", type=float, default=0.2)
+    args = parser.parse_args(argv)
+    epochs = 5 if args.quick else args.epochs
+    ensure_cache()
+    rows = []
+    with Timer() as t:
+        p = load_prepared(CACHE / "conll")
+        matrix = load_embeddings(CACHE / "conll" / "fasttext.npy", vocab=p.vocab)
+    rows.append({"stage": "cache load", "wall_s": t.wall, "cpu_s": t.cpu})
+    with Timer() as t:
+        alpha = alpha_for_ami(args.ami, p.train_y, c=p.n_classes, seed=0)
+        tasks = make_tasks(p.train_y, p.train_sentence_lengths, n_tasks=args.tasks,
+                           n_ner=args.n, alphas=alpha, seed=0, n_classes=p.n_classes)
+    rows.append({"stage": "simulate", "wall_s": t.wall, "cpu_s": t.cpu})
+    mcfg = model_config(args.preset, n_tasks=args.tasks, n_classes=p.n_classes,
+                        emb_dim=matrix.shape[1], window=p.window)
+    with Timer() as t:
+        result = train_model(mcfg, TrainConfig(epochs=epochs, threads=args.threads),
+                             p.train_windows[tasks.token_idx], tasks.labels, matrix, seed=0)
+    scale = args.epochs / epochs
+    rows.append({"stage": f"train {epochs} epochs" + (f" (x{scale:g})" if scale != 1 else ""),
+                 "wall_s": t.wall * scale, "cpu_s": t.cpu * scale})
+    with Timer() as t:
+        f1 = {}
+        for split in ("dev", "test"):
+            pred = predict(result.model, getattr(p, f"{split}_windows"), matrix, task=0)
+            f1[split] = score_ids(getattr(p, f"{split}_tags"), pred, p.labels)["f1"]
+    rows.append({"stage": "evaluate dev + test", "wall_s": t.wall, "cpu_s": t.cpu,
+                 "target_s": 5.0, "ok": t.wall <= 5})
+    total = sum(r["wall_s"] for r in rows)
+    rows.append({"stage": "whole model" + (" (extrapolated)" if scale != 1 else ""),
+                 "wall_s": total, "cpu_s": sum(r["cpu_s"] for r in rows),
+                 "target_s": 70.0, "ok": total <= 70})
+    print(f"{args.preset}, T={args.tasks}, n={args.n}, threads={args.threads}, "
+          f"final loss {result.losses[-1]:.4f}, dev F1 {f1['dev']:.4f}, test F1 {f1['test']:.4f}")
+    print(table(rows, ["stage", "wall_s", "cpu_s", "target_s", "ok"]))
+    write_json("whole_model", {"preset": args.preset, "T": args.tasks, "n": args.n,
+                               "epochs_run": epochs, "threads": args.threads,
+                               "quick": args.quick, "f1": f1, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
