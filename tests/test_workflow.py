@@ -35,7 +35,7 @@ DRY_RUNS = [
     # configfile, per-rule counts (the README states these)
     (
         None,
-        {"simulate": 30, "train": 30, "evaluate": 30, "aggregate": 1, "plot_figures": 1},
+        {"simulate": 23, "train": 23, "evaluate": 23, "aggregate": 1, "plot_figures": 1},
     ),
     (
         "config/experiments/paper_balanced.yaml",

@@ -450,7 +450,9 @@ def train_pack(
 
     Writes ``model_out`` (a torch file with the model config and one state dict per
     point) and ``shard_out`` (one row per point: per-epoch training loss, epochs run,
-    training time). With ``train.checkpoint_every > 0`` each point checkpoints into
+    training time). With ``train.multi_model`` the pack's models are trained together
+    by :func:`mtllaws.engine.train_models` (stacked weights; meant for GPUs). Otherwise,
+    with ``train.checkpoint_every > 0`` each point checkpoints into
     ``checkpoint_dir`` and a rerun resumes from there; the checkpoints are removed once
     both outputs are written.
     """
@@ -464,34 +466,58 @@ def train_pack(
     matrix = load_embeddings(embeddings)
     table, _ = read_tasks(tasks)
     train_cfg = build_train_config(settings, threads=threads)
-    states, rows, checkpoints = {}, [], []
-    model_cfg = None
-    for point in points:
-        token, labels = _point_arrays(table, point["point_id"])
-        model_cfg = build_model_config(
-            settings,
-            n_tasks=labels.shape[1],
-            n_classes=prepared.n_classes,
-            emb_dim=matrix.shape[1],
-            window=prepared.window,
+    data = [_point_arrays(table, point["point_id"]) for point in points]
+    model_cfg = build_model_config(
+        settings,
+        n_tasks=data[0][1].shape[1],
+        n_classes=prepared.n_classes,
+        emb_dim=matrix.shape[1],
+        window=prepared.window,
+    )
+    stacked = settings["train"].get("multi_model", False) and len(points) > 1
+    if stacked and (train_cfg.checkpoint_every or train_cfg.early_stopping):
+        raise ValueError(
+            "train.multi_model trains a pack's models together and cannot checkpoint or "
+            "stop early; set train.checkpoint_every: 0 and train.early_stopping: false, "
+            "or train.multi_model: false"
         )
-        checkpoint = None
-        if train_cfg.checkpoint_every and checkpoint_dir:
-            checkpoint = Path(checkpoint_dir, f"{point['point_id']}.pt")
-            checkpoints.append(checkpoint)
+    states, rows, checkpoints = {}, [], []
+    if stacked:
+        from mtllaws.engine import train_models
+
         start = time.perf_counter()
-        result = train_model(
+        results = train_models(
             model_cfg,
             train_cfg,
-            prepared.train_windows[token],
-            labels,
+            [(prepared.train_windows[token], labels) for token, labels in data],
             matrix,
-            seed=point["seed"],
-            point=_point_name(point),
-            checkpoint_path=checkpoint,
-            dev=_dev_scorer(prepared, matrix) if train_cfg.early_stopping else None,
+            seeds=[point["seed"] for point in points],
+            points=[_point_name(point) for point in points],
         )
-        seconds = time.perf_counter() - start
+        seconds = [(time.perf_counter() - start) / len(points)] * len(points)
+    else:
+        results, seconds = [], []
+        for point, (token, labels) in zip(points, data, strict=True):
+            checkpoint = None
+            if train_cfg.checkpoint_every and checkpoint_dir:
+                checkpoint = Path(checkpoint_dir, f"{point['point_id']}.pt")
+                checkpoints.append(checkpoint)
+            start = time.perf_counter()
+            results.append(
+                train_model(
+                    model_cfg,
+                    train_cfg,
+                    prepared.train_windows[token],
+                    labels,
+                    matrix,
+                    seed=point["seed"],
+                    point=_point_name(point),
+                    checkpoint_path=checkpoint,
+                    dev=_dev_scorer(prepared, matrix) if train_cfg.early_stopping else None,
+                )
+            )
+            seconds.append(time.perf_counter() - start)
+    for point, (_, labels), result, took in zip(points, data, results, seconds, strict=True):
         states[point["point_id"]] = {k: v.cpu() for k, v in result.model.state_dict().items()}
         rows.append(
             {
@@ -499,7 +525,7 @@ def train_pack(
                 "train_loss": [float(x) for x in result.losses],
                 "epochs_run": len(result.losses),
                 "resumed_epoch": result.resumed_epoch,
-                "train_time_s": seconds,
+                "train_time_s": took,
             }
         )
         logger.info(
@@ -507,8 +533,8 @@ def train_pack(
             _point_name(point),
             len(result.losses),
             result.losses[-1],
-            seconds,
-            1000 * seconds / max(1, (labels >= 0).sum() * len(result.losses)),
+            took,
+            1000 * took / max(1, (labels >= 0).sum() * len(result.losses)),
         )
     with atomic_path(model_out) as tmp:
         torch.save({"model_config": model_cfg.to_dict(), "states": states}, tmp)

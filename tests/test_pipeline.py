@@ -1,0 +1,169 @@
+"""Tests of mtllaws.pipeline: the stages the workflow's scripts call."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from snakemake.utils import validate
+
+from mtllaws.grid import GridPoint, model_settings
+from mtllaws.pipeline import (
+    collect_study_results,
+    download_corpus,
+    embedding_id,
+    evaluate_pack,
+    prepare_corpus_stage,
+    prepare_embeddings_stage,
+    read_tasks,
+    simulate_pack,
+    train_pack,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_zip(tmp_path: Path, files: dict[str, bytes]) -> str:
+    archive = tmp_path / "corpus.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for name, data in files.items():
+            handle.writestr(f"conll2003/{name}", data)
+    return archive.as_uri()
+
+
+def test_download_checks_sha256_and_writes_all_files(tmp_path):
+    files = {f"{s}.txt": f"{s} O\n".encode() for s in ("train", "valid", "test")}
+    url = make_zip(tmp_path, files)
+    sha = {s: hashlib.sha256(files[f"{s}.txt"]).hexdigest() for s in ("train", "valid", "test")}
+    out = {s: tmp_path / "dl" / f"{s}.txt" for s in sha}
+    download_corpus(url, sha, out)
+    assert out["valid"].read_bytes() == b"valid O\n"
+
+    bad = dict(sha, test="0" * 64)
+    out2 = {s: tmp_path / "dl2" / f"{s}.txt" for s in sha}
+    with pytest.raises(ValueError, match=r"test.txt .* has sha256 .*corpus.sha256.test"):
+        download_corpus(url, bad, out2)
+    assert not any(p.exists() for p in out2.values())  # nothing partial is left
+
+
+def test_download_names_missing_file_and_offline(tmp_path):
+    url = make_zip(tmp_path, {"train.txt": b"x O\n"})
+    with pytest.raises(ValueError, match="holds no valid.txt"):
+        download_corpus(url, {}, {"train": tmp_path / "a", "valid": tmp_path / "b"})
+    with pytest.raises(ValueError, match="set corpus.dir"):
+        download_corpus((tmp_path / "missing.zip").as_uri(), {}, {"train": tmp_path / "c"})
+
+
+def test_embedding_ids():
+    assert embedding_id({"pretrained": "", "dim": 300, "seed": 0}) == "fasttext300_s0"
+    a = embedding_id({"pretrained": "/a/wiki.en.vec", "dim": 300, "seed": 0})
+    b = embedding_id({"pretrained": "/b/wiki.en.vec", "dim": 300, "seed": 0})
+    assert a.startswith("pretrained_wiki_en_") and a != b
+
+
+def test_collect_study_results(tmp_path):
+    for i in range(2):
+        (tmp_path / f"{i}.json").write_text(json.dumps([{"study": f"s{i}"}]))
+    assert collect_study_results([tmp_path / "0.json", tmp_path / "1.json"]) == [
+        {"study": "s0"},
+        {"study": "s1"},
+    ]
+    with pytest.raises(ValueError, match="missing.json"):
+        collect_study_results([tmp_path / "missing.json"])
+
+
+@pytest.fixture(scope="module")
+def stages(tiny_conll_dir, tmp_path_factory):
+    """A prepared tiny corpus, embeddings and a simulated pack of three seeds."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    config = {
+        "run": ["e"],
+        "experiments": {
+            "e": {
+                "grid": [{"n_tasks": [2], "n_tokens_per_task": [300], "alpha": [0.9]}],
+                "seeds": [0, 1, 2],
+                "corpus": {"name": "tiny", "dir": str(tiny_conll_dir)},
+                "embeddings": {"dim": 8},
+                "model": {"hidden": 8, "dense": [8]},
+                "train": {"epochs": 3},
+            }
+        },
+    }
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    settings = model_settings(config["experiments"]["e"])
+    corpus, emb = tmp / "corpus", tmp / "emb.npy"
+    sources = {s: tiny_conll_dir / f"{s}.txt" for s in ("train", "valid", "test")}
+    prepare_corpus_stage(sources, corpus, settings["corpus"])
+    prepare_embeddings_stage(corpus, emb, settings["embeddings"])
+    points = [GridPoint("e", "balanced", 2, 300, 300, 0.9, None, s).record() for s in range(3)]
+    tasks = tmp / "tasks.parquet"
+    simulate_pack(corpus, points, settings, tasks)
+    return tmp, settings, corpus, emb, tasks, points
+
+
+def test_simulate_pack_table_and_metadata(stages):
+    _, _, _, _, tasks, points = stages
+    table, meta = read_tasks(tasks)
+    assert list(table.columns) == ["point_id", "token", "label_0", "label_1"]
+    for point in points:
+        rows = table[table.point_id == point["point_id"]]
+        assert (rows.label_0 >= 0).sum() == 300 and (rows.label_1 >= 0).sum() == 300
+        assert meta[point["point_id"]]["alphas"] == [0.9]
+        assert 0 < meta[point["point_id"]]["ami"][0] < 1
+
+
+def test_train_and_evaluate_pack(stages):
+    tmp, settings, corpus, emb, tasks, points = stages
+    train_pack(
+        corpus=corpus,
+        embeddings=emb,
+        tasks=tasks,
+        points=points,
+        settings=settings,
+        model_out=tmp / "m.pt",
+        shard_out=tmp / "t.parquet",
+    )
+    shard = pd.read_parquet(tmp / "t.parquet")
+    assert list(shard.point_id) == [p["point_id"] for p in points]
+    assert all(len(loss) == 3 for loss in shard.train_loss)
+    evaluate_pack(
+        corpus=corpus,
+        embeddings=emb,
+        tasks=tasks,
+        model=tmp / "m.pt",
+        train_shard=tmp / "t.parquet",
+        points=points,
+        settings=settings,
+        out=tmp / "e.parquet",
+    )
+    rows = pd.read_parquet(tmp / "e.parquet")
+    assert len(rows) == 3 and rows.test_f1.between(0, 1).all()
+    assert (rows.alpha == 0.9).all() and rows.ami_mean.between(0, 1).all()
+
+
+def test_multi_model_engine_matches_one_by_one(stages):
+    tmp, settings, corpus, emb, tasks, points = stages
+    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
+    train_pack(**common, settings=settings, model_out=tmp / "a.pt", shard_out=tmp / "a.parquet")
+    stacked = {**settings, "train": {**settings["train"], "multi_model": True}}
+    train_pack(**common, settings=stacked, model_out=tmp / "b.pt", shard_out=tmp / "b.parquet")
+    a = torch.load(tmp / "a.pt", weights_only=True)["states"]
+    b = torch.load(tmp / "b.pt", weights_only=True)["states"]
+    for point in points:
+        for key, value in a[point["point_id"]].items():
+            torch.testing.assert_close(value, b[point["point_id"]][key], rtol=1e-5, atol=1e-5)
+    la = np.concatenate(pd.read_parquet(tmp / "a.parquet").train_loss.to_list())
+    lb = np.concatenate(pd.read_parquet(tmp / "b.parquet").train_loss.to_list())
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
+
+    with_checkpoints = {**stacked, "train": {**stacked["train"], "checkpoint_every": 1}}
+    with pytest.raises(ValueError, match="multi_model"):
+        train_pack(
+            **common, settings=with_checkpoints, model_out=tmp / "c.pt", shard_out=tmp / "c.parquet"
+        )
