@@ -58,3 +58,13 @@ def test_later_files_override_earlier(tmp_path):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="nope.yaml"):
         load_config([tmp_path / "nope.yaml"])
+
+
+def test_cli_progress(tmp_path, capsys):
+    from mtllaws.cli import main
+
+    (tmp_path / "config").mkdir()
+    write_config(tmp_path).rename(tmp_path / "config" / "config.yaml")
+    assert main(["progress", "--directory", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "e" in out and "0% done" in out

@@ -315,3 +315,37 @@ register(
         run=_run_regress,
     )
 )
+
+
+# ---------------------------------------------------------------- progress
+def _configure_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        help="extra config file(s), merged over config/config.yaml as Snakemake does",
+    )
+    p.add_argument(
+        "--directory",
+        default=".",
+        help="the workflow's working directory (holds config/, results/, logs/)",
+    )
+
+
+def _run_progress(args: argparse.Namespace) -> int:
+    from mtllaws.progress import format_progress, load_config, progress_table
+
+    root = Path(args.directory)
+    config = load_config([root / "config" / "config.yaml", *args.configfile])
+    sys.stdout.write(format_progress(progress_table(config, root=root)) + "\n")
+    return 0
+
+
+register(
+    Subcommand(
+        name="progress",
+        help="count done, pending and failed grid points of every experiment in run",
+        configure=_configure_progress,
+        run=_run_progress,
+    )
+)
