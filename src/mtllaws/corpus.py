@@ -55,13 +55,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from mtllaws.atomic import atomic_write
 
 __all__ = [
     "PAD",
@@ -357,17 +358,7 @@ def build_windows(
 
 def _atomic_write_bytes(path: Path, write) -> None:
     """Write via ``write(fileobj)`` to a temp file next to ``path``, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; caches are shared read-only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, write)
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:

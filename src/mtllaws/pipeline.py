@@ -25,8 +25,8 @@ import pandas as pd
 
 from mtllaws import __version__
 from mtllaws import shards as mtl_shards
+from mtllaws.atomic import atomic_path
 from mtllaws.grid import config_hash
-from mtllaws.shards import atomic_path
 
 __all__ = [
     "SPLITS",

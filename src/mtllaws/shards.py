@@ -11,16 +11,16 @@ std and count per configuration over seeds).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from mtllaws.atomic import atomic_path
 
 __all__ = [
     "atomic_path",
@@ -83,34 +83,6 @@ WALL_TIME_COLUMNS = ["wall_time_s", "train_time_s", "eval_time_s"]
 
 class ShardError(ValueError):
     """A shard is missing, unreadable, or does not follow the shard schema."""
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
-
-    On any exception the temporary file is removed and ``path`` is untouched.
-
-    Parameters
-    ----------
-    path : path-like
-        The final destination. Its folder is created if needed.
-
-    Yields
-    ------
-    pathlib.Path
-        Where to write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, *, metadata=None) -> None:

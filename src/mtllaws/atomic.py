@@ -1,0 +1,60 @@
+"""Atomic file writes: a killed process leaves either the old file or the whole new one.
+
+Every output of the package goes through :func:`atomic_path`: the data is written to
+a temporary file in the target's folder and renamed over the target, which POSIX
+makes atomic within one file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["atomic_path", "atomic_write"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched. The
+    file gets the permissions of a newly created file (``0o666`` less the umask),
+    not the ``0o600`` of :func:`tempfile.mkstemp`, so shared caches stay readable.
+
+    Parameters
+    ----------
+    path : path-like
+        The final destination. Its folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` atomically through ``write(fileobj)`` on a binary file object."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        write(handle)
