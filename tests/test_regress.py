@@ -573,15 +573,20 @@ def test_sparse_engine_on_the_paper_table(paper_csv):
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_paper_engine_on_the_paper_table(paper_csv):
+    # f(n, AMI, T) with the paper's settings (population 2000), fixed 90/10 split.
     table = read_table(paper_csv)
-    start = time.perf_counter()
-    results = run_studies(
-        table, PAPER_BALANCED_STUDIES, engine="gplearn", seeds=[0, 1, 2], n_jobs=2
+    spec = PAPER_BALANCED_STUDIES[-1]
+    result = run_study(table, spec, engine="gplearn", seeds=[0, 1, 2], n_jobs=2)
+    assert result["test_r2"] >= 0.80
+    assert result["train_mse"] == min(s["train_mse"] for s in result["seeds"])
+    # The formula is the program on every row: no protected branch is taken.
+    rows = table.loc[select_study_rows(table, spec)["rows"]]
+    np.testing.assert_allclose(
+        _lambdify(result["formula"], result["variables"], rows),
+        result["predictions"]["predicted"],
+        rtol=1e-9,
+        atol=1e-12,
     )
-    elapsed = time.perf_counter() - start
-    f_all = results[-1]
-    assert f_all["test_r2"] >= 0.80
-    for result in results:
-        for record in result["seeds"]:
-            assert record["n_invalid"] >= 0
-    assert elapsed <= 300
+    # CPU budget: the four balanced studies (12 fits, f_all the largest) within
+    # five minutes on two cores needs about 50 s of CPU per fit at most.
+    assert max(s["cpu_s"] for s in result["seeds"]) < 50
