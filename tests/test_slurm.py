@@ -179,7 +179,7 @@ def wait_for_running_job(
 def test_job_killed_then_snakemake_killed_then_resume(slurm_cluster: SlurmCluster, tmp_path):
     """A SLURM job dies (retried by the profile), then snakemake itself dies; resume."""
     wd = write_tiny_workflow(tmp_path / "wf")
-    args = ["--config", "npoints=1", "sleep=20"]
+    args = ["--config", "npoints=1", "sleep=5"]
     log = tmp_path / "first.log"
     proc = start_snakemake_slurm(wd, args, slurm_cluster, log)
     try:
