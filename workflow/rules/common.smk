@@ -32,6 +32,16 @@ PACKS = {
 }
 
 
+# Light jobs run in the main Snakemake process also on a cluster: a SLURM submission
+# would cost more than the work, and compute nodes often cannot download.
+localrules:
+    download_corpus,
+    aggregate,
+    plot_figures,
+    compare_published,
+    regress_tables,
+
+
 wildcard_constraints:
     experiment="[A-Za-z0-9_]+",
     pack="T[0-9]+_[A-Za-z0-9_.]+",
