@@ -26,24 +26,32 @@ workflow's summary (``ami_mean_mean``, ``test_f1_mean``) and the paper's table
 The result is a JSON-ready dict (see :func:`run_study`). The formula of the
 study is that of the seed with the lowest train MSE among the seeds that share
 the most common structure (:func:`mtllaws.formula.structure`).
-:func:`run_studies` runs a list of studies and writes per study a JSON file and a
-predicted-against-measured plot (PNG and PDF); :func:`markdown_table` and
-:func:`latex_table` summarise a list of results.
+:func:`run_studies` runs a list of studies (the seeds of all studies share one
+process pool) and writes per study a JSON file and a predicted-against-measured
+plot (PNG and PDF); :func:`markdown_table` and :func:`latex_table` summarise a
+list of results. The output functions live in :mod:`mtllaws.regress_output` and
+are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from mtllaws.regress_output import (
+    latex_table,
+    markdown_table,
+    plot_study,
+    write_json,
+    write_study_outputs,
+    write_tables,
+)
 
 __all__ = [
     "ALIASES",
@@ -405,9 +413,15 @@ def _fit_seed(engine, seed, data, train, test, scale, params, domain):
 
 
 def _latex(expr) -> str:
+    """LaTeX of a formula; multi-letter names such as AMI set upright."""
     import sympy as sp
 
-    return sp.latex(expr)
+    names = {
+        sym: rf"\mathrm{{{sym.name}}}"
+        for sym in expr.free_symbols
+        if len(sym.name) > 1 and "_" not in sym.name and not sp.latex(sym).startswith("\\")
+    }
+    return sp.latex(expr, symbol_names=names)
 
 
 def run_study(
@@ -682,180 +696,3 @@ def run_studies(
             write_study_outputs(result, out_dir)
         results.append(result)
     return results
-
-
-# ---------------------------------------------------------------- outputs
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(obj, path) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    _atomic_write_bytes(Path(path), (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def write_study_outputs(result: dict, out_dir) -> dict:
-    """Write ``<study>.json`` and, unless the study was skipped, ``<study>.png`` and ``.pdf``.
-
-    Returns
-    -------
-    dict
-        Output kind -> path.
-    """
-    out_dir = Path(out_dir)
-    paths = {"json": out_dir / f"{result['study']}.json"}
-    write_json(result, paths["json"])
-    if "skipped" not in result:
-        paths.update(plot_study(result, out_dir / result["study"]))
-    return paths
-
-
-def plot_study(result: dict, path) -> dict:
-    """Plot predicted against measured F1 with the identity line; writes PNG and PDF.
-
-    Parameters
-    ----------
-    result : dict
-        A :func:`run_study` result.
-    path : str or os.PathLike
-        Output path without suffix (a suffix is replaced).
-
-    Returns
-    -------
-    dict
-        ``{"png": Path, "pdf": Path}``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    pred = result["predictions"]
-    measured = np.asarray(pred["measured"], dtype=float)
-    predicted = np.asarray(pred["predicted"], dtype=float)
-    subset = np.asarray(pred["subset"])
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    for name, marker, color in (("train", "o", "tab:blue"), ("test", "^", "tab:orange")):
-        m = subset == name
-        r2 = result["train_r2"] if name == "train" else result["test_r2"]
-        ax.scatter(
-            measured[m],
-            predicted[m],
-            s=14,
-            marker=marker,
-            color=color,
-            alpha=0.7,
-            label=f"{name} ({m.sum()} rows, R$^2$ = {r2:.3f})",
-        )
-    lo = float(min(measured.min(), predicted.min()))
-    hi = float(max(measured.max(), predicted.max()))
-    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="identity")
-    ax.set_xlabel("measured F1")
-    ax.set_ylabel("predicted F1")
-    ax.set_title(f"{result['study']} ({result['engine']})\n{result['formula_rounded']}", fontsize=8)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.set_aspect("equal", adjustable="datalim")
-    fig.tight_layout()
-    path = Path(path)
-    out = {}
-    for fmt in ("png", "pdf"):
-        target = path.with_suffix(f".{fmt}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=fmt, dpi=150)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        out[fmt] = target
-    plt.close(fig)
-    return out
-
-
-def _agreement(result) -> str:
-    a = result["agreement"]
-    return f"{a['n_agree']}/{a['n_seeds']}"
-
-
-def markdown_table(results) -> str:
-    """Markdown table with one row per study result.
-
-    Columns: study, engine, formula (3 significant digits), complexity, terms,
-    train and test MSE, test R², and how many seeds agree on the structure.
-    Skipped studies show their reason.
-    """
-    lines = [
-        "| Study | Engine | Formula | Complexity | Terms | Train MSE | Test MSE | Test R² "
-        "| Seeds agree |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        if "skipped" in r:
-            reason = r["skipped"].replace("|", "\\|")
-            lines.append(f"| {r['study']} | {r['engine']} | skipped: {reason} |  |  |  |  |  |  |")
-            continue
-        formula = r["formula_rounded"].replace("|", "\\|").replace("*", "\\*")
-        lines.append(
-            f"| {r['study']} | {r['engine']} | {formula} | {r['complexity']} | {r['n_terms']} "
-            f"| {r['train_mse']:.2e} | {r['test_mse']:.2e} | {r['test_r2']:.3f} "
-            f"| {_agreement(r)} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _tex_escape(text: str) -> str:
-    return re.sub(r"([_%&#$])", r"\\\1", text)
-
-
-def latex_table(results) -> str:
-    """LaTeX ``table`` (booktabs) with the same columns as :func:`markdown_table`."""
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\small",
-        r"\begin{tabular}{llp{0.42\linewidth}rrrrrr}",
-        r"\toprule",
-        r"Study & Engine & Formula & Compl. & Terms & Train MSE & Test MSE & Test $R^2$ "
-        r"& Agree \\",
-        r"\midrule",
-    ]
-    for r in results:
-        study, engine = _tex_escape(r["study"]), _tex_escape(r["engine"])
-        if "skipped" in r:
-            lines.append(
-                rf"{study} & {engine} & \multicolumn{{7}}{{l}}{{skipped: "
-                rf"{_tex_escape(r['skipped'])}}} \\"
-            )
-            continue
-        lines.append(
-            rf"{study} & {engine} & ${r['formula_latex']}$ & {r['complexity']} & {r['n_terms']} "
-            rf"& {r['train_mse']:.2e} & {r['test_mse']:.2e} & {r['test_r2']:.3f} "
-            rf"& {_agreement(r)} \\"
-        )
-    lines += [
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\caption{Learned formulas for F1 (constants to 3 significant digits); MSE on the "
-        r"F1 scale; Agree: seeds whose formula has the structure shown.}",
-        r"\end{table}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def write_tables(results, *, markdown=None, latex=None) -> None:
-    """Write :func:`markdown_table` and/or :func:`latex_table` of ``results``, atomically."""
-    if markdown is not None:
-        _atomic_write_bytes(Path(markdown), markdown_table(results).encode())
-    if latex is not None:
-        _atomic_write_bytes(Path(latex), latex_table(results).encode())
