@@ -184,7 +184,7 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
         ``"min"``: the subset with the best CV error.
     max_subsets : int, default=2_000_000
         Search all subsets when there are at most this many, else a beam search.
-    beam_width : int, default=50
+    beam_width : int, default=300
         Subsets kept per size in the beam search.
     ridge : float, default=1e-8
         Ridge added (times the number of rows) to the standardized normal equations,
@@ -228,7 +228,7 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
         n_repeats=1,
         selection="1se",
         max_subsets=2_000_000,
-        beam_width=50,
+        beam_width=300,
         ridge=1e-8,
         feature_names=None,
         random_state=None,
