@@ -265,23 +265,28 @@ def select_study_rows(
         column = resolve_column(table, key)
         # Rows where the column is missing (alpha of a single-task row) just do not match.
         values = _numeric_column(table[mask], column, name, allow_nan=True)
+        # A list keeps the rows whose value is any of its items (e.g. n_tasks: [2, 3]).
+        listed = isinstance(value, list | tuple)
         try:
-            value = float(value)
+            wanted = [float(v) for v in (value if listed else [value])]
         except (TypeError, ValueError):
             raise ValueError(
-                f"study {name!r}: fixed value {key}={value!r} is not a number"
+                f"study {name!r}: fixed value {key}={value!r} is not a number or a list of numbers"
             ) from None
-        hit = np.isclose(values, value, rtol=1e-9, atol=1e-12)
+        hit = np.zeros(len(values), dtype=bool)
+        for v in wanted:
+            hit |= np.isclose(values, v, rtol=1e-9, atol=1e-12)
+        text = "[" + ", ".join(f"{v:g}" for v in wanted) + "]" if listed else f"{wanted[0]:g}"
         if not hit.any():
             available = sorted(set(np.round(values[np.isfinite(values)], 10).tolist()))
             where = f" among the rows with {', '.join(chosen)}" if chosen else ""
             raise ValueError(
-                f"study {name!r}: fixed {column}={value:g} selects no rows; available values "
+                f"study {name!r}: fixed {column}={text} selects no rows; available values "
                 f"of {column}{where}: {available}"
             )
         mask[np.flatnonzero(mask)[~hit]] = False
-        fixed[column] = value
-        chosen.append(f"{column}={value:g}")
+        fixed[column] = wanted if listed else wanted[0]
+        chosen.append(f"{column}={text}")
 
     rows = table[mask]
     if len(rows) < min_rows:
