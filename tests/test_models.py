@@ -6,7 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from mtllaws.models import LAYERS, PRESETS, ModelConfig, MTLNet, lstm_readout, model_config
+from mtllaws.models import (
+    LAYERS,
+    PRESETS,
+    ModelConfig,
+    MTLNet,
+    _cell,
+    _first_cell,
+    _LSTMScan,
+    _scan,
+    lstm_readout,
+    lstm_readout_prefixes,
+    model_config,
+)
 
 D, H, W = 6, 5, 7
 
@@ -209,6 +221,29 @@ def test_compute_skipping_has_the_gradients_of_the_full_lstm(readout, position):
         )
 
 
+@pytest.mark.parametrize("steps", [1, 2, 4])
+def test_hand_written_scan_backward_passes_gradcheck(steps):
+    g = torch.Generator().manual_seed(steps)
+    proj = torch.randn(2, steps, 3, 8, dtype=torch.float64, generator=g, requires_grad=True)
+    w_hh = (0.5 * torch.randn(2, 2, 8, dtype=torch.float64, generator=g)).requires_grad_()
+    assert torch.autograd.gradcheck(_LSTMScan.apply, (proj, w_hh))
+    # The same values as the autograd cell loop, and no forget-gate gradient at step 0.
+    with torch.no_grad():
+        plain = _scan(proj, w_hh)
+    torch.testing.assert_close(_scan(proj, w_hh), plain, rtol=1e-14, atol=1e-14)
+    _scan(proj, w_hh).sum().backward()
+    assert torch.count_nonzero(proj.grad[:, 0, :, 2:4]) == 0
+
+
+def test_first_cell_equals_a_full_cell_from_the_zero_state():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, D, dtype=torch.float64, generator=g)
+    w = torch.randn(2, D, 4 * H, dtype=torch.float64, generator=g)
+    b = torch.randn(2, 4 * H, dtype=torch.float64, generator=g)
+    full, _ = _cell(torch.baddbmm(b.unsqueeze(1), x, w), None)
+    torch.testing.assert_close(_first_cell(x, w, b), full, rtol=1e-14, atol=1e-14)
+
+
 def test_lstm_readout_rejects_unknown_readout():
     m = tiny()
     with pytest.raises(ValueError, match="readout"):
@@ -266,3 +301,19 @@ def test_id_path_with_and_without_dedup_equals_the_embedded_path(readout, dedup)
         torch.testing.assert_close(a, p.grad, rtol=1e-10, atol=1e-12, msg=name)
     with pytest.raises(ValueError, match="window=7"):
         m.encode_ids(ids[:, :5], table)
+
+
+@pytest.mark.parametrize("readout", ["center", "last"])
+def test_prefix_sharing_inference_equals_the_id_path(readout):
+    m = tiny(readout=readout).double()
+    g = torch.Generator().manual_seed(3)
+    table = torch.randn(6, D, generator=g, dtype=torch.float64)
+    table[0] = 0
+    ids = torch.randint(0, 6, (200, W), generator=g)  # a small vocabulary: many shared prefixes
+    ids[:40, :3] = 0  # sentence starts: padding prefixes
+    expected = m.encode_ids(ids, table, dedup=False)
+    torch.testing.assert_close(m.encode_ids(ids, table, prefixes=True), expected,
+                               rtol=1e-12, atol=1e-12)
+    assert len(torch.unique(ids[:, :2], dim=0)) < len(ids)  # sharing did happen
+    with pytest.raises(ValueError, match="readout"):
+        lstm_readout_prefixes(ids, table, m.lstm_w_ih, m.lstm_w_hh, m.lstm_bias, readout="x")

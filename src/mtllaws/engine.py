@@ -1,13 +1,13 @@
 """Train K models of one architecture at once with stacked weights (multi-model engine).
 
 Every parameter of :class:`~mtllaws.models.MTLNet` gets a leading model axis ``K`` and the
-network's products become batched products over it (``bmm``/``baddbmm``; the input
-projection of all models is one ``(U, D) @ (D, K * 4H)`` product over the distinct token
-ids of the step's ``K`` batches). Each model keeps what :func:`mtllaws.train.train_model`
-gives it: its own data (windows, labels), initial weights drawn from the same generator
-(``SeedSequence(seed)``), its own shuffling generator and Adam state (Adam is elementwise,
-so one update over the stacked tensors is K independent updates). The losses of the K
-models are summed before ``backward``; no model's gradient depends on another's.
+network's products become batched products over it (``bmm``/``baddbmm``; on the CPU the
+input projection runs over each model's distinct token ids). Each model keeps what
+:func:`mtllaws.train.train_model` gives it: its own data (windows, labels), initial
+weights drawn from the same generator (``SeedSequence(seed)``), its own shuffling
+generator and Adam state (Adam is elementwise, so one update over the stacked tensors is
+K independent updates). The losses of the K models are summed before ``backward``; no
+model's gradient depends on another's.
 
 Requirement: all models take the same number of steps per epoch with batches of the
 same sizes: ``joint`` needs the same ``N_max`` (largest task), ``sequential`` the same
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mtllaws.models import ModelConfig, MTLNet, _cell, _scan
+from mtllaws.models import ModelConfig, MTLNet, _first_cell, _scan
 from mtllaws.train import (
     MASK,
     NonFiniteLossError,
@@ -46,35 +46,43 @@ from mtllaws.train import (
 __all__ = ["stacked_logits_grouped", "train_models"]
 
 
+def _project(cols: torch.Tensor, table: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
+             dedup: bool) -> torch.Tensor:
+    """Input projections (K, S, R, 4H) of the id columns ``cols`` (K, R, S) of K models.
+
+    ``w`` (K, D, 4H) and ``b`` (K, 4H) are one direction's weights. With ``dedup`` each
+    model projects the distinct ids of its own batch once (padded to the largest count and
+    batched); otherwise every slot is projected.
+    """
+    k_models, r, s = cols.shape
+    flat = cols.transpose(1, 2).reshape(k_models, s * r)
+    if not dedup:
+        return torch.baddbmm(b.unsqueeze(1), table[flat], w).view(k_models, s, r, -1)
+    found = [torch.unique(row, return_inverse=True) for row in flat]
+    unique = flat.new_zeros(k_models, max(len(u) for u, _ in found))
+    for k, (u, _) in enumerate(found):
+        unique[k, : len(u)] = u
+    inverse = torch.stack([inv for _, inv in found])
+    proj = torch.baddbmm(b.unsqueeze(1), table[unique], w)  # (K, U_max, 4H)
+    index = inverse.unsqueeze(-1).expand(-1, -1, proj.shape[-1])
+    return torch.gather(proj, 1, index).view(k_models, s, r, -1)
+
+
 def _encode(params: dict, ids: torch.Tensor, table: torch.Tensor, cfg: ModelConfig):
     """BiLSTM readout + shared layers of K models on their own windows ``ids`` (K, R, W)."""
     k_models, r, w = ids.shape
     w_ih, w_hh, bias = params["lstm_w_ih"], params["lstm_w_hh"], params["lstm_bias"]
-    four_h = w_ih.shape[-1]
-    unique, inverse = torch.unique(ids, return_inverse=True)
-    x_u = table[unique]  # (U, D)
-    d = x_u.shape[1]
-
-    def project(direction: int, cols: torch.Tensor) -> torch.Tensor:
-        """Input projections (K, S, R, 4H) of the id columns ``cols`` (K, R, S)."""
-        wd = w_ih[:, direction].permute(1, 0, 2).reshape(d, k_models * four_h)
-        proj = (x_u @ wd).view(-1, k_models, four_h).transpose(0, 1)  # (K, U, 4H)
-        proj = proj + bias[:, direction].unsqueeze(1)
-        s = cols.shape[2]
-        index = cols.transpose(1, 2).reshape(k_models, s * r, 1).expand(-1, -1, four_h)
-        return torch.gather(proj, 1, index).view(k_models, s, r, four_h)
-
+    dedup = ids.device.type == "cpu"  # torch.unique synchronises CUDA
     if cfg.readout == "center":
         k = w // 2
-        fwd = project(0, inverse[:, :, : k + 1])
-        bwd = project(1, inverse[:, :, k:].flip(2))
+        fwd = _project(ids[:, :, : k + 1], table, w_ih[:, 0], bias[:, 0], dedup)
+        bwd = _project(ids[:, :, k:].flip(2), table, w_ih[:, 1], bias[:, 1], dedup)
         proj = torch.stack((fwd, bwd), dim=1).flatten(0, 1)  # (2K, S, R, 4H)
         h = _scan(proj, w_hh.flatten(0, 1)).view(k_models, 2, r, -1)
         z = torch.cat((h[:, 0], h[:, 1]), dim=-1)
     else:
-        h_fwd = _scan(project(0, inverse), w_hh[:, 0])
-        x_last = table[ids[:, :, -1]]  # (K, R, D)
-        h_bwd, _ = _cell(torch.baddbmm(bias[:, 1].unsqueeze(1), x_last, w_ih[:, 1]), None)
+        h_fwd = _scan(_project(ids, table, w_ih[:, 0], bias[:, 0], dedup), w_hh[:, 0])
+        h_bwd = _first_cell(table[ids[:, :, -1]], w_ih[:, 1], bias[:, 1])
         z = torch.cat((h_fwd, h_bwd), dim=-1)
     relu = cfg.activation == "relu"
     for i in range(cfg.shared_dense):

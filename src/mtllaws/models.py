@@ -59,6 +59,7 @@ __all__ = [
     "ModelConfig",
     "lstm_readout",
     "lstm_readout_ids",
+    "lstm_readout_prefixes",
     "model_config",
 ]
 
@@ -203,15 +204,102 @@ def _cell(gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, to
     return h, c_new
 
 
+class _LSTMScan(torch.autograd.Function):
+    """The recurrence of :func:`_scan` with a hand-written backward (BPTT).
+
+    The forward keeps every step's gate activations, cell state and ``tanh`` of it; the
+    backward walks the steps in reverse with a few fused elementwise products per step and
+    computes the recurrent weight gradient of all steps in one batched product
+    ``sum_t h_{t-1}^T dgates_t``. Autograd's version builds the same gradients from about
+    twice as many kernels (the ``chunk`` of the gates alone costs a zero-fill and a copy per
+    step) and one weight-gradient product per step.
+    """
+
+    @staticmethod
+    def forward(ctx, proj: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+        g, s, b, four_h = proj.shape
+        h = four_h // 4
+        act = proj.new_empty(g, s, b, four_h)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+        cell = proj.new_empty(g, s, b, h)
+        tanh_c = proj.new_empty(g, s, b, h)
+        hidden = proj.new_empty(g, s, b, h)
+        for t in range(s):
+            gates = proj[:, t] if t == 0 else torch.baddbmm(proj[:, t], hidden[:, t - 1], w_hh)
+            a = act[:, t]
+            torch.sigmoid(gates, out=a)
+            torch.tanh(gates[..., 2 * h : 3 * h], out=a[..., 2 * h : 3 * h])
+            c = cell[:, t]
+            torch.mul(a[..., :h], a[..., 2 * h : 3 * h], out=c)
+            if t:
+                c.addcmul_(a[..., h : 2 * h], cell[:, t - 1])
+            torch.tanh(c, out=tanh_c[:, t])
+            torch.mul(a[..., 3 * h :], tanh_c[:, t], out=hidden[:, t])
+        ctx.save_for_backward(w_hh, act, cell, tanh_c, hidden)
+        return hidden[:, -1].clone()
+
+    @staticmethod
+    def backward(ctx, grad_h: torch.Tensor):
+        w_hh, act, cell, tanh_c, hidden = ctx.saved_tensors
+        g, s, b, four_h = act.shape
+        h = four_h // 4
+        d_gates = torch.empty_like(act)
+        w_t = w_hh.transpose(1, 2)
+        dh, dc = grad_h, None
+        for t in range(s - 1, -1, -1):
+            a, d = act[:, t], d_gates[:, t]
+            i, f, gg, o = (a[..., j * h : (j + 1) * h] for j in range(4))
+            di, df, dg, do = (d[..., j * h : (j + 1) * h] for j in range(4))
+            tc = tanh_c[:, t]
+            # h = o * tanh(c):  do = dh * tanh(c) * o(1 - o);  dc += dh * o * (1 - tanh(c)^2)
+            torch.mul(dh, tc, out=do)
+            do.mul_(o - o * o)
+            dct = torch.mul(dh, o).mul_(1 - tc * tc)
+            if dc is not None:
+                dct.add_(dc)
+            # c = f * c_prev + i * g
+            torch.mul(dct, gg, out=di)
+            di.mul_(i - i * i)
+            torch.mul(dct, i, out=dg)
+            dg.mul_(1 - gg * gg)
+            if t:
+                torch.mul(dct, cell[:, t - 1], out=df)
+                df.mul_(f - f * f)
+                dc = dct.mul_(f)
+                dh = torch.bmm(d, w_t)
+            else:
+                df.zero_()  # zero initial state: the forget gate reads nothing
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            if s > 1:
+                h_prev = hidden[:, :-1].reshape(g, (s - 1) * b, h)
+                grad_w = torch.bmm(h_prev.transpose(1, 2), d_gates[:, 1:].reshape(g, -1, four_h))
+            else:
+                grad_w = torch.zeros_like(w_hh)
+        return d_gates, grad_w
+
+
 def _scan(proj: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
     """Run the recurrence over ``proj`` (G, S, B, 4H) from the zero state; return h (G, B, H)."""
-    # unbind (not proj[:, t]): its backward stacks the step gradients once instead of
-    # scattering each into a zero-filled copy of proj.
+    if torch.is_grad_enabled() and (proj.requires_grad or w_hh.requires_grad):
+        return _LSTMScan.apply(proj, w_hh)
     steps = proj.unbind(1)
     h, c = _cell(steps[0], None)
     for p in steps[1:]:
         h, c = _cell(torch.baddbmm(p, h, w_hh), c)
     return h
+
+
+def _first_cell(x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``h`` of one LSTM step from the zero state: the forget gate is never computed.
+
+    ``x`` (..., B, D) with ``w_ih`` (..., D, 4H) and ``bias`` (..., 4H) batched alike.
+    """
+    h = w_ih.shape[-1] // 4
+    w = torch.cat((w_ih[..., :h], w_ih[..., 2 * h :]), dim=-1)
+    b = torch.cat((bias[..., :h], bias[..., 2 * h :]), dim=-1).unsqueeze(-2)
+    gates = torch.matmul(x, w) + b
+    i, g, o = gates.chunk(3, dim=-1)
+    return torch.sigmoid(o) * torch.tanh(torch.sigmoid(i) * torch.tanh(g))
 
 
 def lstm_readout(
@@ -255,7 +343,7 @@ def lstm_readout(
         xf = x.transpose(0, 1).reshape(w * b, d)
         proj = torch.addmm(bias[0], xf, w_ih[0]).view(1, w, b, -1)
         h_fwd = _scan(proj, w_hh[:1])[0]
-        h_bwd, _ = _cell(torch.addmm(bias[1], x[:, -1], w_ih[1]), None)
+        h_bwd = _first_cell(x[:, -1], w_ih[1], bias[1])
         return torch.cat((h_fwd, h_bwd), dim=-1)
     raise ValueError(f"readout={readout!r}: choose one of {_READOUTS}")
 
@@ -317,8 +405,112 @@ def lstm_readout_ids(
     if readout == "last":
         proj = _project_ids(ids.T, table, w_ih[0], bias[0], dedup).unsqueeze(0)
         h_fwd = _scan(proj, w_hh[:1])[0]
-        h_bwd, _ = _cell(torch.addmm(bias[1], table[ids[:, -1]], w_ih[1]), None)
+        last = ids[:, -1]
+        if dedup:
+            unique, inverse = torch.unique(last, return_inverse=True)
+            h_bwd = F.embedding(inverse, _first_cell(table[unique], w_ih[1], bias[1]))
+        else:
+            h_bwd = _first_cell(table[last], w_ih[1], bias[1])
         return torch.cat((h_fwd, h_bwd), dim=-1)
+    raise ValueError(f"readout={readout!r}: choose one of {_READOUTS}")
+
+
+def _double_g(w: torch.Tensor) -> torch.Tensor:
+    """A copy of gate weights/biases (..., 4H) with the ``g`` gate's columns doubled."""
+    h = w.shape[-1] // 4
+    w = w.clone()
+    w[..., 2 * h : 3 * h] *= 2
+    return w
+
+
+def _cell_doubled(gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_cell` for inference on gates whose ``g`` pre-activation is doubled.
+
+    Uses ``tanh(x) = 2 sigmoid(2x) - 1`` so that one in-place sigmoid covers all four gates
+    (ATen's ``tanh`` costs about twice its ``sigmoid`` per element on the CPU).
+    """
+    h = gates.shape[-1] // 4
+    s = gates.sigmoid_()
+    i, f, o = s[:, :h], s[:, h : 2 * h], s[:, 3 * h :]
+    c_new = torch.addcmul(-i, i, s[:, 2 * h : 3 * h], value=2)  # i * tanh(g)
+    if c is not None:
+        c_new.addcmul_(f, c)
+    t = torch.mul(c_new, 2).sigmoid_()
+    return torch.addcmul(-o, o, t, value=2), c_new  # o * tanh(c)
+
+
+def _scan_prefixes(seq: torch.Tensor, proj: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+    """Final ``h`` (N, H) of the recurrence over each row of ``seq``, once per distinct prefix.
+
+    ``seq`` (N, S) holds row indices into ``proj`` (U, 4H), the input projections of the
+    distinct token ids; ``proj`` and ``w_hh`` have their ``g`` columns doubled (see
+    :func:`_cell_doubled`). The state after ``t + 1`` steps depends only on the first
+    ``t + 1`` tokens, so step ``t`` runs once per distinct prefix: (prefix id, next token)
+    pairs are numbered with :func:`torch.unique` and each new state is computed from its
+    parent's. Where parents are much fewer than children, the recurrent product runs once
+    per parent and is gathered; otherwise once per child.
+    """
+    n_ids = proj.shape[0]
+    unique, inverse = torch.unique(seq[:, 0], return_inverse=True)
+    h, c = _cell_doubled(proj.index_select(0, unique), None)
+    for t in range(1, seq.shape[1]):
+        unique, inverse = torch.unique(inverse * n_ids + seq[:, t], return_inverse=True)
+        parent = torch.div(unique, n_ids, rounding_mode="floor")
+        gates = proj.index_select(0, unique - parent * n_ids)
+        if 5 * h.shape[0] < 4 * len(unique):
+            gates.add_(torch.mm(h, w_hh).index_select(0, parent))
+        else:
+            gates.addmm_(h.index_select(0, parent), w_hh)
+        h, c = _cell_doubled(gates, c.index_select(0, parent))
+    return h.index_select(0, inverse)
+
+
+@torch.no_grad()
+def lstm_readout_prefixes(
+    ids: torch.Tensor,
+    table: torch.Tensor,
+    w_ih: torch.Tensor,
+    w_hh: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    readout: str,
+) -> torch.Tensor:
+    """:func:`lstm_readout_ids` for inference, computing each distinct prefix's state once.
+
+    Every distinct token id is projected once, and the recurrence of each direction runs
+    once per distinct prefix of the tokens it reads (windows starting with padding, or
+    with the same frequent words, share their first states). Rows sorted
+    lexicographically share the most within one call; :func:`mtllaws.train.predict`
+    sorts them. Values equal :func:`lstm_readout_ids` up to floating-point rounding. No
+    gradient.
+
+    Parameters
+    ----------
+    ids : Tensor, shape (B, W), int64
+    table : Tensor, shape (V, D)
+    w_ih, w_hh, bias, readout
+        As in :func:`lstm_readout`.
+
+    Returns
+    -------
+    Tensor, shape (B, 2H)
+    """
+    b, w = ids.shape
+    unique, compact = torch.unique(ids, return_inverse=True)
+    x = table[unique]
+    w_ih, w_hh, bias = _double_g(w_ih), _double_g(w_hh), _double_g(bias)
+    if readout == "center":
+        k = w // 2
+        h_fwd = _scan_prefixes(compact[:, : k + 1], torch.addmm(bias[0], x, w_ih[0]), w_hh[0])
+        h_bwd = _scan_prefixes(
+            compact[:, k:].flip(1), torch.addmm(bias[1], x, w_ih[1]), w_hh[1]
+        )
+        return torch.cat((h_fwd, h_bwd), dim=-1)
+    if readout == "last":
+        h_fwd = _scan_prefixes(compact, torch.addmm(bias[0], x, w_ih[0]), w_hh[0])
+        last, inverse = torch.unique(compact[:, -1], return_inverse=True)
+        h_bwd, _ = _cell_doubled(torch.addmm(bias[1], x[last], w_ih[1]), None)
+        return torch.cat((h_fwd, h_bwd.index_select(0, inverse)), dim=-1)
     raise ValueError(f"readout={readout!r}: choose one of {_READOUTS}")
 
 
@@ -428,7 +620,12 @@ class MTLNet(nn.Module):
         return z
 
     def encode_ids(
-        self, ids: torch.Tensor, table: torch.Tensor, *, dedup: bool | None = None
+        self,
+        ids: torch.Tensor,
+        table: torch.Tensor,
+        *,
+        dedup: bool | None = None,
+        prefixes: bool = False,
     ) -> torch.Tensor:
         """:meth:`encode` of ``table[ids]`` without building ``(B, W, D)``.
 
@@ -440,6 +637,9 @@ class MTLNet(nn.Module):
         dedup : bool, optional
             Project each distinct id once (see :func:`lstm_readout_ids`); default: on the
             CPU only.
+        prefixes : bool
+            Inference only (no gradient): also run the recurrence once per distinct
+            prefix (:func:`lstm_readout_prefixes`).
         """
         cfg = self.config
         if ids.dim() != 2 or ids.shape[1] != cfg.window or table.shape[-1] != cfg.emb_dim:
@@ -447,12 +647,13 @@ class MTLNet(nn.Module):
                 f"ids {tuple(ids.shape)} / table {tuple(table.shape)}: this model expects ids "
                 f"(batch, window={cfg.window}) and a table (V, emb_dim={cfg.emb_dim})"
             )
-        if dedup is None:
-            dedup = ids.device.type == "cpu"
-        z = lstm_readout_ids(
-            ids, table, self.lstm_w_ih, self.lstm_w_hh, self.lstm_bias,
-            readout=cfg.readout, dedup=dedup,
-        )
+        weights = (ids, table, self.lstm_w_ih, self.lstm_w_hh, self.lstm_bias)
+        if prefixes:
+            z = lstm_readout_prefixes(*weights, readout=cfg.readout)
+        else:
+            if dedup is None:
+                dedup = ids.device.type == "cpu"
+            z = lstm_readout_ids(*weights, readout=cfg.readout, dedup=dedup)
         for w, b in zip(self.shared_w, self.shared_b, strict=True):
             z = self._act(torch.addmm(b, z, w))
         return z
