@@ -2,7 +2,8 @@
 
 One multiply-add = 2 FLOPs. Counted: the LSTM input projections and recurrent products
 of the steps the readout actually computes (``"last"``: ``W`` forward steps, the first
-without a recurrent product, plus one backward input projection; ``"center"``: ``k + 1``
+without a recurrent product, plus one backward step from the zero state, whose forget gate
+is skipped: 3/4 of an input projection; ``"center"``: ``k + 1``
 steps per direction, the first without a recurrent product), the shared dense layers
 and, per row, its own task's dense layers and output layer (the joint schedule reads
 group ``t`` by head ``t`` only). Not counted: gate nonlinearities, biases, loss, Adam
@@ -23,7 +24,7 @@ def forward_flops_per_row(cfg: ModelConfig) -> dict[str, int]:
     d, h, w = cfg.emb_dim, cfg.hidden, cfg.window
     proj, rec = 2 * d * 4 * h, 2 * h * 4 * h
     if cfg.readout == "last":
-        lstm = w * proj + (w - 1) * rec + proj
+        lstm = w * proj + (w - 1) * rec + proj * 3 // 4
     else:
         s = w // 2 + 1
         lstm = 2 * (s * proj + (s - 1) * rec)
