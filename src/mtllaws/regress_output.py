@@ -1,20 +1,19 @@
 """Outputs of the symbolic-regression stage: JSON, plots and tables of study results.
 
-Every file is written atomically (a temporary file in the same directory, then
-``os.replace``). The functions take the dicts returned by
+Every file is written atomically (:mod:`mtllaws.atomic`). The functions take the dicts returned by
 :func:`mtllaws.regress.run_study`; they are re-exported by :mod:`mtllaws.regress`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import textwrap
 from pathlib import Path
 
 import numpy as np
+
+from mtllaws.atomic import atomic_path, atomic_write
 
 __all__ = [
     "latex_table",
@@ -27,16 +26,7 @@ __all__ = [
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: handle.write(data))
 
 
 def write_json(obj, path) -> None:
@@ -113,15 +103,8 @@ def plot_study(result: dict, path) -> dict:
     out = {}
     for fmt in ("png", "pdf"):
         target = path.with_suffix(f".{fmt}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, dpi=150)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         out[fmt] = target
     plt.close(fig)
     return out
