@@ -35,11 +35,13 @@ from mtllaws.train import (
     TrainConfig,
     TrainResult,
     _Adam,
+    _check_drop_last,
     _check_inputs,
     _joint_plan,
     _resolve_device,
     _sequential_plan,
     _tensor,
+    _torch_settings,
     masked_cross_entropy,
 )
 
@@ -185,23 +187,10 @@ def train_models(
             f"train_models needs equal {what} for every model, got {key}: train models of "
             "different sizes separately (mtllaws.train.train_model) or group them by size"
         )
-    if train_cfg.drop_last and max(sizes[0]) < train_cfg.batch_size:
-        raise ValueError(
-            f"drop_last=True with batch_size={train_cfg.batch_size} but the largest task has "
-            f"only {max(sizes[0])} rows: no step would run"
-        )
+    _check_drop_last(train_cfg, max(sizes[0]))
     device = _resolve_device(train_cfg.device)
-    prev_threads = torch.get_num_threads()
-    prev_tf32 = torch.backends.cuda.matmul.allow_tf32 if device.type == "cuda" else None
-    torch.set_num_threads(train_cfg.threads)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = train_cfg.tf32
-    try:
+    with _torch_settings(train_cfg, device):
         return _train(model_cfg, train_cfg, checked, sizes, seeds, points, device)
-    finally:
-        torch.set_num_threads(prev_threads)
-        if prev_tf32 is not None:
-            torch.backends.cuda.matmul.allow_tf32 = prev_tf32
 
 
 def _train(model_cfg, cfg, checked, sizes, seeds, points, device) -> list[TrainResult]:

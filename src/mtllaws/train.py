@@ -51,11 +51,12 @@ bitwise on the CPU.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -435,6 +436,31 @@ def _sequential_plan(
 # ----------------------------------------------------------------------------- training
 
 
+@contextlib.contextmanager
+def _torch_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
+    """Apply ``cfg.threads`` (and ``cfg.tf32`` on CUDA) for the block; restore them after."""
+    prev_threads = torch.get_num_threads()
+    prev_tf32 = torch.backends.cuda.matmul.allow_tf32 if device.type == "cuda" else None
+    torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev_threads)
+        if prev_tf32 is not None:
+            torch.backends.cuda.matmul.allow_tf32 = prev_tf32
+
+
+def _check_drop_last(cfg: TrainConfig, largest: int) -> None:
+    """Refuse ``drop_last`` when the largest task has fewer rows than one batch."""
+    if cfg.drop_last and largest < cfg.batch_size:
+        raise ValueError(
+            f"drop_last=True with batch_size={cfg.batch_size} but the largest task has only "
+            f"{largest} rows: no step would run; lower batch_size or set drop_last=False"
+        )
+
+
 def train_model(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
@@ -493,18 +519,9 @@ def train_model(
     device = _resolve_device(train_cfg.device)
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
 
-    prev_threads = torch.get_num_threads()
-    prev_tf32 = torch.backends.cuda.matmul.allow_tf32 if device.type == "cuda" else None
-    torch.set_num_threads(train_cfg.threads)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = train_cfg.tf32
-    try:
+    with _torch_settings(train_cfg, device):
         return _train(model_cfg, train_cfg, windows, labels, embeddings, seed=seed,
                       point=point, ckpt=ckpt, dev=dev, device=device)
-    finally:
-        torch.set_num_threads(prev_threads)
-        if prev_tf32 is not None:
-            torch.backends.cuda.matmul.allow_tf32 = prev_tf32
 
 
 def _train(
@@ -535,11 +552,7 @@ def _train(
         rows.append(torch.as_tensor(r, dtype=torch.int64).to(device))
         targets.append(torch.as_tensor(labels[r, t], dtype=torch.int64).to(device))
     sizes = [len(r) for r in rows]
-    if cfg.drop_last and max(sizes) < cfg.batch_size:
-        raise ValueError(
-            f"drop_last=True with batch_size={cfg.batch_size} but the largest task has only "
-            f"{max(sizes)} rows: no step would run; lower batch_size or set drop_last=False"
-        )
+    _check_drop_last(cfg, max(sizes))
 
     losses: list[float] = []
     dev_scores: list[float] = []
