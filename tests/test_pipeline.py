@@ -13,7 +13,10 @@ import pytest
 import torch
 from snakemake.utils import validate
 
+from mtllaws.corpus import load_prepared
+from mtllaws.embeddings import load_embeddings
 from mtllaws.grid import GridPoint, model_settings
+from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.pipeline import (
     collect_study_results,
     download_corpus,
@@ -25,6 +28,8 @@ from mtllaws.pipeline import (
     simulate_pack,
     train_pack,
 )
+from mtllaws.simulate import simulate_labels
+from mtllaws.train import predict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,6 +150,32 @@ def test_train_and_evaluate_pack(stages):
     rows = pd.read_parquet(tmp / "e.parquet")
     assert len(rows) == 3 and rows.test_f1.between(0, 1).all()
     assert (rows.alpha == 0.9).all() and rows.ami_mean.between(0, 1).all()
+
+    # all_tasks: the same NER scores, plus each synthetic head's dev accuracy on labels
+    # simulated with the task's alpha (the head predicted on its own gives the same).
+    every = {**settings, "evaluate": {**settings["evaluate"], "all_tasks": True}}
+    evaluate_pack(
+        corpus=corpus,
+        embeddings=emb,
+        tasks=tasks,
+        model=tmp / "m.pt",
+        train_shard=tmp / "t.parquet",
+        points=points,
+        settings=every,
+        out=tmp / "e_all.parquet",
+    )
+    rows_all = pd.read_parquet(tmp / "e_all.parquet")
+    pd.testing.assert_series_equal(rows_all.dev_f1, rows.dev_f1)
+    pd.testing.assert_series_equal(rows_all.test_f1, rows.test_f1)
+    prepared = load_prepared(corpus)
+    saved = torch.load(tmp / "m.pt", weights_only=True)
+    for point, accuracy in zip(points, rows_all.dev_task_accuracy, strict=True):
+        net = MTLNet(ModelConfig(**saved["model_config"]))
+        net.load_state_dict(saved["states"][point["point_id"]])
+        gold = simulate_labels(prepared.dev_y, 0.9, prepared.n_classes,
+                               np.random.default_rng([point["seed"], 1]))
+        head = predict(net, prepared.dev_windows, load_embeddings(emb), task=1)
+        assert list(accuracy) == [float((head == gold).mean())]
 
 
 def test_multi_model_engine_matches_one_by_one(stages):
