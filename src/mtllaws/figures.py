@@ -513,6 +513,18 @@ def _where(experiment: str | None) -> str:
 # --------------------------------------------------------------------------- figures
 
 
+def _split_stl_mtl(df: pd.DataFrame, n_tasks: int) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """STL rows, the MTL rows with ``T = n_tasks`` (else the smallest T present), and T."""
+    stl = df[df["n_tasks"] == 1]
+    mtl_all = df[df["n_tasks"] > 1]
+    t = (
+        n_tasks
+        if (mtl_all["n_tasks"] == n_tasks).any()
+        else (int(mtl_all["n_tasks"].min()) if len(mtl_all) else n_tasks)
+    )
+    return stl, mtl_all[mtl_all["n_tasks"] == t], t
+
+
 def plot_f1_vs_n(
     summary: pd.DataFrame,
     *,
@@ -552,14 +564,8 @@ def plot_f1_vs_n(
     unbalanced = _is_unbalanced(df)
     xcol, other = _size_columns(df, unbalanced, x)
     fig, ax = new_figure(_F1_HEIGHT_IN)
-    stl = df[df["n_tasks"] == 1]
-    mtl_all = df[df["n_tasks"] > 1]
-    t = (
-        n_tasks
-        if (mtl_all["n_tasks"] == n_tasks).any()
-        else (int(mtl_all["n_tasks"].min()) if len(mtl_all) else n_tasks)
-    )
-    mtl = mtl_all[mtl_all["n_tasks"] == t].copy()
+    stl, mtl, t = _split_stl_mtl(df, n_tasks)
+    mtl = mtl.copy()
     mtl["_level"] = _level_key(mtl)[0] if len(mtl) else pd.Series(dtype=float)
     levels = _select_levels(_level_table(mtl), alphas, amis, max_levels) if len(mtl) else None
     if levels is not None and len(levels):
@@ -662,14 +668,8 @@ def plot_f1_vs_ami(
     unbalanced = _is_unbalanced(df)
     scol, other = _size_columns(df, unbalanced, x)
     fig, ax = new_figure(_F1_HEIGHT_IN)
-    stl = df[df["n_tasks"] == 1]
-    mtl_all = df[df["n_tasks"] > 1]
-    t = (
-        n_tasks
-        if (mtl_all["n_tasks"] == n_tasks).any()
-        else (int(mtl_all["n_tasks"].min()) if len(mtl_all) else n_tasks)
-    )
-    mtl = mtl_all[(mtl_all["n_tasks"] == t) & mtl_all["ami_mean_mean"].notna()].copy()
+    stl, mtl, t = _split_stl_mtl(df, n_tasks)
+    mtl = mtl[mtl["ami_mean_mean"].notna()].copy()
     title = f"MTL, T = {t}"
     _labels(ax, "AMI of the synthetic tasks to NER", _F1_LABEL, title)
     if mtl.empty:
