@@ -450,6 +450,20 @@ def write_profile(
     return dest
 
 
+def slurm_command(profile: Path, extra_args) -> list[str]:
+    """``python -m snakemake --profile <profile> --workflow-profile none <extra_args>``."""
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(profile),
+        "--workflow-profile",
+        "none",
+        *map(str, extra_args),
+    ]
+
+
 def run_snakemake_slurm(
     workdir: Path,
     extra_args: list[str] | tuple[str, ...] = (),
@@ -471,16 +485,7 @@ def run_snakemake_slurm(
     workdir = Path(workdir)
     if profile is None:
         profile = write_profile(cluster, workdir / ".test-profile" / "slurm")
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--profile",
-        str(profile),
-        "--workflow-profile",
-        "none",
-        *map(str, extra_args),
-    ]
+    cmd = slurm_command(profile, extra_args)
     try:
         proc = subprocess.run(
             cmd,

@@ -29,6 +29,7 @@ from _slurm import (
     run_snakemake_local,
     run_snakemake_slurm,
     skip_reason,
+    slurm_command,
     start_cluster,
     write_profile,
 )
@@ -135,16 +136,7 @@ def start_snakemake_slurm(
     wd: Path, extra_args: list[str], cluster: SlurmCluster, log: Path
 ) -> subprocess.Popen:
     profile = write_profile(cluster, wd / ".test-profile" / "slurm")
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--profile",
-        str(profile),
-        "--workflow-profile",
-        "none",
-        *extra_args,
-    ]
+    cmd = slurm_command(profile, extra_args)
     with open(log, "w") as fh:
         return subprocess.Popen(
             cmd,
