@@ -2,11 +2,11 @@
 
 import copy
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from _snakemake import snakemake_command
 from snakemake.utils import validate
 from snakemake_interface_common.exceptions import WorkflowError
 
@@ -130,19 +130,7 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "--configfile",
-            str(path),
-            "--cores",
-            "1",
-            "--directory",
-            str(tmp_path),
-        ],
+        snakemake_command("--configfile", path, "--cores", "1", "--directory", tmp_path),
         capture_output=True,
         text=True,
         timeout=120,

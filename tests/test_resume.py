@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from _snakemake import snakemake_command
 
 from mtllaws.shards import WALL_TIME_COLUMNS
 
@@ -39,20 +40,9 @@ def config(corpus_dir: Path, epochs: int = 25, checkpoint_every: int = 1) -> dic
 
 
 def command(workdir: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *extra,
-    ]
+    return snakemake_command(
+        "--configfile", workdir / "config.yaml", "--directory", workdir, "--cores", "2", *extra
+    )
 
 
 def run(workdir: Path, *extra: str) -> None:
