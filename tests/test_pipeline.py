@@ -125,28 +125,13 @@ def test_simulate_pack_table_and_metadata(stages):
 
 def test_train_and_evaluate_pack(stages):
     tmp, settings, corpus, emb, tasks, points = stages
-    train_pack(
-        corpus=corpus,
-        embeddings=emb,
-        tasks=tasks,
-        points=points,
-        settings=settings,
-        model_out=tmp / "m.pt",
-        shard_out=tmp / "t.parquet",
-    )
+    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
+    train_pack(**common, settings=settings, model_out=tmp / "m.pt", shard_out=tmp / "t.parquet")
+    trained = dict(**common, model=tmp / "m.pt", train_shard=tmp / "t.parquet")
     shard = pd.read_parquet(tmp / "t.parquet")
     assert list(shard.point_id) == [p["point_id"] for p in points]
     assert all(len(loss) == 3 for loss in shard.train_loss)
-    evaluate_pack(
-        corpus=corpus,
-        embeddings=emb,
-        tasks=tasks,
-        model=tmp / "m.pt",
-        train_shard=tmp / "t.parquet",
-        points=points,
-        settings=settings,
-        out=tmp / "e.parquet",
-    )
+    evaluate_pack(**trained, settings=settings, out=tmp / "e.parquet")
     rows = pd.read_parquet(tmp / "e.parquet")
     assert len(rows) == 3 and rows.test_f1.between(0, 1).all()
     assert (rows.alpha == 0.9).all() and rows.ami_mean.between(0, 1).all()
@@ -154,16 +139,7 @@ def test_train_and_evaluate_pack(stages):
     # all_tasks: the same NER scores, plus each synthetic head's dev accuracy on labels
     # simulated with the task's alpha (the head predicted on its own gives the same).
     every = {**settings, "evaluate": {**settings["evaluate"], "all_tasks": True}}
-    evaluate_pack(
-        corpus=corpus,
-        embeddings=emb,
-        tasks=tasks,
-        model=tmp / "m.pt",
-        train_shard=tmp / "t.parquet",
-        points=points,
-        settings=every,
-        out=tmp / "e_all.parquet",
-    )
+    evaluate_pack(**trained, settings=every, out=tmp / "e_all.parquet")
     rows_all = pd.read_parquet(tmp / "e_all.parquet")
     pd.testing.assert_series_equal(rows_all.dev_f1, rows.dev_f1)
     pd.testing.assert_series_equal(rows_all.test_f1, rows.test_f1)
