@@ -326,3 +326,26 @@ def test_every_published_pair_on_conll_train(conll_y, paper_csv):
     modal = table.groupby("alpha")["mutual_info"].agg(lambda s: s.mode().iloc[0])
     for alpha, published in modal.items():
         assert expected_ami(alpha, conll_y, c=5) == pytest.approx(published, abs=0.02), alpha
+
+
+def test_contiguous_slices_are_file_order_and_seed_independent():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 12, size=60)
+    y = rng.integers(0, 5, size=int(lengths.sum()))
+    a = make_tasks(y, lengths, n_tasks=3, n_ner=40, alphas=0.8, slices="contiguous", seed=0)
+    b = make_tasks(y, lengths, n_tasks=3, n_ner=40, alphas=0.8, slices="contiguous", seed=1)
+    # task k labels tokens [k*n, (k+1)*n) in file order, whatever the seed
+    np.testing.assert_array_equal(a.token_idx, np.arange(120))
+    np.testing.assert_array_equal(b.token_idx, np.arange(120))
+    for k in range(3):
+        rows = np.arange(40 * k, 40 * (k + 1))
+        assert (a.labels[rows, k] != MASK).all()
+        assert ((a.labels != MASK).sum(axis=1) == 1).all()
+    np.testing.assert_array_equal(a.labels[:40, 0], y[:40])
+    # the synthetic draws still follow the seed
+    assert not np.array_equal(a.labels[40:, 1], b.labels[40:, 1])
+    un = make_tasks(y, lengths, n_tasks=2, n_ner=30, n_syn=50, alphas=0.8, slices="contiguous")
+    np.testing.assert_array_equal(un.token_idx, np.arange(80))
+    with pytest.raises(ValueError, match="contiguous slices"):
+        make_tasks(y, lengths, n_tasks=3, n_ner=int(lengths.sum()) // 2, alphas=0.8,
+                   slices="contiguous")

@@ -37,6 +37,11 @@ its own ``alpha``. Tokens are taken from a seeded shuffle of the training
   same tokens. With unbalanced sizes they label nested prefixes of the same
   token order: NER the first ``n_ner``, every synthetic task the first ``n_syn``
   (each synthetic task with its own independent draw).
+* ``slices="contiguous"`` (the published code's token selection): no shuffle;
+  task 0 takes the first ``n_ner`` training tokens in file order, each synthetic
+  task ``k`` the next ``n_syn`` (tokens ``[k*n, (k+1)*n)`` when balanced), cut
+  mid-sentence. The tokens are the same for every seed; only the synthetic
+  draws and the model's initialisation change with it.
 
 A token that a task does not label has ``MASK = -1`` in that task's column.
 Randomness comes from independent streams: ``default_rng([seed, 0])`` shuffles
@@ -75,7 +80,7 @@ __all__ = [
 
 #: Label of a token that a task does not label.
 MASK = -1
-SLICES = ("disjoint", "shared")
+SLICES = ("disjoint", "shared", "contiguous")
 _EPS = np.finfo(np.float64).eps
 #: log of the neglected tail weight in the EMI sum (see ``_emi``).
 _EMI_TAIL = 80.0
@@ -533,7 +538,7 @@ def make_tasks(
         Tokens labelled per synthetic task (default ``n_ner``: balanced).
     alphas : float or sequence of float
         One ``alpha`` for all synthetic tasks, or ``T - 1`` of them.
-    slices : {"disjoint", "shared"}, default "disjoint"
+    slices : {"disjoint", "shared", "contiguous"}, default "disjoint"
         See the module docstring.
     seed : int, default 0
     n_classes : int, optional
@@ -557,7 +562,7 @@ def make_tasks(
     n_ner = _as_count(n_ner, "n_ner (n)", point)
     n_syn = n_ner if n_syn is None else _as_count(n_syn, "n_syn", point)
     if slices not in SLICES:
-        raise ValueError(f"{where}slices={slices!r}; use 'disjoint' or 'shared'")
+        raise ValueError(f"{where}slices={slices!r}; use one of {', '.join(SLICES)}")
     y = np.asarray(y_train)
     lengths = np.asarray(sentence_lengths, dtype=np.int64)
     n_total = y.shape[0]
@@ -586,19 +591,23 @@ def make_tasks(
         alpha_arr = np.array([_check_alpha(a, c, point) for a in alpha_arr])
 
     sizes = [n_ner] + [n_syn] * n_syn_tasks
-    need = sum(sizes) if slices == "disjoint" else max(sizes)
+    need = max(sizes) if slices == "shared" else sum(sizes)
     if need > n_total:
         formula = (
-            f"n_ner + (T-1)*n_syn = {n_ner} + {n_syn_tasks}*{n_syn}"
-            if slices == "disjoint" else f"max(n_ner, n_syn) = max({n_ner}, {n_syn})"
+            f"max(n_ner, n_syn) = max({n_ner}, {n_syn})" if slices == "shared"
+            else f"n_ner + (T-1)*n_syn = {n_ner} + {n_syn_tasks}*{n_syn}"
         )
         raise ValueError(
             f"{where}needs {formula} = {need} training tokens ({slices} slices) but the "
             f"training split has only {n_total}; lower n_tasks or the tokens per task"
         )
 
-    order, sent_ends = _token_order(lengths, np.random.default_rng([seed, 0]))
-    if slices == "disjoint":
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    if slices == "contiguous":
+        token_idx = np.arange(need)
+        rows = [np.arange(bounds[t], bounds[t + 1]) for t in range(n_tasks)]
+    elif slices == "disjoint":
+        order, sent_ends = _token_order(lengths, np.random.default_rng([seed, 0]))
         parts, pos = [], 0
         for task, size in enumerate(sizes):
             stop = pos + size
@@ -613,9 +622,9 @@ def make_tasks(
             last = int(np.searchsorted(sent_ends, stop, side="left"))  # sentence holding stop-1
             pos = int(sent_ends[last])  # drop the rest of the trimmed sentence
         token_idx = np.concatenate(parts)
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
         rows = [np.arange(bounds[t], bounds[t + 1]) for t in range(n_tasks)]
     else:
+        order, _ = _token_order(lengths, np.random.default_rng([seed, 0]))
         token_idx = order[:need]
         rows = [np.arange(size) for size in sizes]
     token_idx = token_idx.astype(np.int64)
