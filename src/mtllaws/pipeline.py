@@ -156,7 +156,7 @@ def download_corpus(
     Parameters
     ----------
     url : str
-        A zip archive holding ``train.txt``, ``valid.txt`` and ``test.txt``
+        A zip archive holding ``train.txt``, ``valid.txt`` (or ``dev.txt``) and ``test.txt``
         (at any depth), or a ``file://`` URL of one.
     sha256 : mapping
         Expected sha256 by split; a split without one is not checked.
@@ -173,10 +173,11 @@ def download_corpus(
         with urllib.request.urlopen(url, timeout=60) as response:
             payload = response.read()
     except (urllib.error.URLError, OSError) as exc:
+        reason = " ".join(str(exc).split())
         raise ValueError(
-            f"could not download the corpus from corpus.url = {url} ({exc}). This machine "
-            "may be offline: download it elsewhere and set corpus.dir to a folder with "
-            "train.txt, valid.txt and test.txt"
+            f"could not download the corpus from corpus.url = {url} ({reason}); offline? "
+            "set corpus.dir in the config or $MTLLAWS_CONLL to a folder with train.txt, "
+            "valid.txt (or dev.txt) and test.txt"
         ) from exc
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
@@ -186,6 +187,8 @@ def download_corpus(
     staged = {}
     for split, dest in outputs.items():
         member = members.get(f"{split}.txt")
+        if member is None and split == "valid":
+            member = members.get("dev.txt")
         if member is None:
             raise ValueError(f"the archive at corpus.url = {url} holds no {split}.txt")
         data = archive.read(member)

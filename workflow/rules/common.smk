@@ -15,6 +15,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 )
 
+from mtllaws import corpus_source
 from mtllaws import grid as mtl_grid
 from mtllaws import pipeline
 from mtllaws.figures import figure_paths
@@ -27,6 +28,14 @@ PACKS = {
         mtl_grid.expand_experiment(name, exp),
         seeds=exp["pack_seeds"],
         levels=exp["pack_levels"],
+    )
+    for name, exp in EXPERIMENTS.items()
+}
+# Where each corpus comes from (corpus.dir, $MTLLAWS_CONLL, ../shared or the download),
+# decided once here so that a missing folder stops Snakemake before any job.
+CORPUS_SOURCES = {
+    exp["corpus"]["name"]: corpus_source.resolve(
+        exp["corpus"], key=f"experiments.{name}.corpus"
     )
     for name, exp in EXPERIMENTS.items()
 }
@@ -78,14 +87,15 @@ def get_corpus_settings(wildcards):
 
 
 def get_corpus_source(wildcards):
-    """The raw corpus files: the configured directory or the downloaded copy."""
-    settings = get_corpus_settings(wildcards)
-    folder = (
-        Path(settings["dir"])
-        if settings["dir"]
-        else Path("resources", "corpus", wildcards.corpus, "download")
-    )
-    return {split: str(folder / f"{split}.txt") for split in pipeline.SPLITS}
+    """The raw corpus files by split (valid may be a dev.txt); see mtllaws.corpus_source."""
+    if wildcards.corpus not in CORPUS_SOURCES:
+        raise ValueError(
+            f"no experiment in run uses a corpus named '{wildcards.corpus}'"
+        )
+    return {
+        split: str(path)
+        for split, path in CORPUS_SOURCES[wildcards.corpus].files.items()
+    }
 
 
 def get_prepared_corpus(wildcards):
