@@ -10,23 +10,33 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from _snakemake import snakemake_command
+from _snakemake import hermetic_env, snakemake_command, workflow_copy
 
 from mtllaws.shards import RUN_COLUMNS, WALL_TIME_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run snakemake with the repository's Snakefile; fail with its output on error."""
-    proc = subprocess.run(snakemake_command(*args), cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+def snakemake(
+    *args: str, cwd: Path = REPO, timeout: int = 600, checkout: Path = REPO
+) -> subprocess.CompletedProcess:
+    """Run snakemake with the checkout's Snakefile; fail with its output on error."""
+    proc = subprocess.run(
+        snakemake_command(*args, checkout=checkout),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=hermetic_env(),
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return proc
 
 
 def job_counts(output: str) -> dict[str, int]:
-    """Per-rule job counts from the job-stats table of a dry run."""
+    """Per-rule job counts from the job-stats table of a dry run ({} when nothing to do)."""
+    if "Job stats:" not in output:
+        return {}
     table = output.split("Job stats:")[1].split("\n\n")[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
@@ -51,14 +61,61 @@ DRY_RUNS = [
 @pytest.mark.parametrize(
     ("configfile", "expected"), DRY_RUNS, ids=["default", "balanced", "unbalanced"]
 )
-def test_dry_run_job_counts(configfile, expected, tmp_path):
-    args = ["-n", "--quiet", "rules", "--directory", str(REPO)]
+def test_dry_run_job_counts(configfile, expected, tiny_conll_dir, tmp_path):
+    check_dry_run(REPO, configfile, expected, tiny_conll_dir, tmp_path)
+
+
+def check_dry_run(checkout, configfile, expected, corpus, tmp_path):
+    """Dry-run ``checkout``'s workflow in a fresh copy: its outputs stay invisible."""
+    copy = workflow_copy(tmp_path / "dry", checkout=checkout, corpus=corpus)
+    args = ["-n", "--quiet", "rules"]
     if configfile:
         args += ["--configfile", configfile]
-    counts = job_counts(snakemake(*args).stdout)
+    counts = job_counts(snakemake(*args, cwd=copy, checkout=copy).stdout)
     for rule, count in expected.items():
         assert counts.get(rule) == count, (rule, counts)
-    assert counts["prepare_corpus"] <= 1
+    assert counts.get("prepare_corpus") == 1, counts
+    assert "download_corpus" not in counts, counts  # ../shared/data/conll2003 was found
+
+
+@pytest.mark.slow
+def test_readme_order_workflow_then_dry_runs(tiny_conll_dir, tmp_path):
+    """The README's order: the workflow has run in the checkout, then the tests run.
+
+    The dry runs used to see that checkout's results/ and resources/ (issue 13:
+    ``KeyError: 'prepare_corpus'``); in a copy they see none of them.
+    """
+    checkout = workflow_copy(tmp_path / "user", corpus=tiny_conll_dir)
+    default = yaml.safe_load((checkout / "config" / "config.yaml").read_text())
+    corpus = default["experiments"][default["run"][0]]["corpus"]
+    tiny = {
+        "run": ["tiny"],
+        "experiments": {
+            "tiny": {
+                "grid": [
+                    {"n_tasks": [1], "n_tokens_per_task": [300]},
+                    {"n_tasks": [2], "n_tokens_per_task": [300], "alpha": [0.99]},
+                ],
+                "seeds": [0],
+                "corpus": corpus,  # the default's corpus: its cache is what the dry runs reuse
+                "embeddings": {"dim": 8},
+                "model": {"preset": "default", "hidden": 8, "dense": [8]},
+                "train": {"epochs": 1},
+            }
+        },
+    }
+    # key order kept: Snakemake compares the corpus params as text
+    (checkout / "tiny.yaml").write_text(yaml.safe_dump(tiny, sort_keys=False))
+    snakemake("--cores", "2", "--configfile", "tiny.yaml", cwd=checkout, checkout=checkout)
+    assert (checkout / "results" / "tiny" / "runs.parquet").is_file()
+    assert (checkout / "resources" / "corpus" / corpus["name"] / "prepared").is_dir()
+
+    # The old way, in the checkout itself: the prepared corpus counts as done.
+    seen = job_counts(snakemake("-n", "--quiet", "rules", cwd=checkout, checkout=checkout).stdout)
+    assert "prepare_corpus" not in seen, seen
+
+    for configfile, expected in DRY_RUNS:
+        check_dry_run(checkout, configfile, expected, tiny_conll_dir, tmp_path / str(configfile))
 
 
 def tiny_config(corpus_dir: Path, **train) -> dict:
