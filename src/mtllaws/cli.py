@@ -14,6 +14,10 @@ on a CSV or Parquet table::
         --engine sparse --seeds 0,1,2 --out f_all.json --plot f_all
     mtllaws regress summary.parquet --studies paper_balanced --engine gplearn \\
         --out-dir results/regress --markdown table.md --latex table.tex
+
+``mtllaws effects`` prints an experiment's measured effects (:mod:`mtllaws.effects`)::
+
+    mtllaws effects results/quick --acceptance
 """
 
 from __future__ import annotations
@@ -347,5 +351,49 @@ register(
         help="count done, pending and failed grid points of every experiment in run",
         configure=_configure_progress,
         run=_run_progress,
+    )
+)
+
+
+# ----------------------------------------------------------------- effects
+def _configure_effects(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "path",
+        help="runs.parquet or summary.parquet (or .csv), or an experiment's folder "
+        "results/<experiment> (its runs.parquet is used, so seeds pair)",
+    )
+    p.add_argument("--experiment", help="the experiment, when the table holds several")
+    p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    p.add_argument(
+        "--acceptance",
+        action="store_true",
+        help="also judge the issue-13 criteria: every mean F1, STL rising with n, the AMI "
+        "effect against 2 sigma, MTL at high/low AMI against STL",
+    )
+    p.add_argument("--tasks", type=int, default=2, help="T of the acceptance view (default 2)")
+
+
+def _run_effects(args: argparse.Namespace) -> int:
+    import json
+
+    from mtllaws.effects import acceptance, compute_effects, read_results, to_markdown
+
+    effects = compute_effects(read_results(args.path), experiment=args.experiment)
+    accept = acceptance(effects, tasks=args.tasks) if args.acceptance else None
+    if args.json:
+        payload = {"effects": effects, **({"acceptance": accept} if accept else {})}
+        sys.stdout.write(json.dumps(payload, indent=1) + "\n")
+    else:
+        sys.stdout.write(to_markdown(effects, accept))
+    return 0
+
+
+register(
+    Subcommand(
+        name="effects",
+        help="the measured effects of an experiment: F1 against n (STL), the AMI effect, "
+        "the transfer MTL - STL and the T effect, with the seeds' spread",
+        configure=_configure_effects,
+        run=_run_effects,
     )
 )
