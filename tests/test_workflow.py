@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -108,6 +109,10 @@ def test_readme_order_workflow_then_dry_runs(tiny_conll_dir, tmp_path):
     (checkout / "tiny.yaml").write_text(yaml.safe_dump(tiny, sort_keys=False))
     snakemake("--cores", "2", "--configfile", "tiny.yaml", cwd=checkout, checkout=checkout)
     assert (checkout / "results" / "tiny" / "runs.parquet").is_file()
+    effects = json.loads((checkout / "results" / "tiny" / "effects.json").read_text())
+    (transfer,) = effects["effects"]["sections"]["transfer"]["rows"]  # T2 at 0.99 - STL
+    assert transfer["T"] == 2 and transfer["transfer"]["count"] == 1
+    assert "## Acceptance" in (checkout / "results" / "tiny" / "effects.md").read_text()
     assert (checkout / "resources" / "corpus" / corpus["name"] / "prepared").is_dir()
 
     # The old way, in the checkout itself: the prepared corpus counts as done.

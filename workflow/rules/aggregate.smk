@@ -16,3 +16,23 @@ rule aggregate:
         "../../envs/mtllaws.yaml"
     script:
         "../scripts/aggregate.py"
+
+
+rule effects:
+    """The measured effects (STL against n, AMI effect, transfer, T effect) and the acceptance view."""
+    input:
+        runs="results/{experiment}/runs.parquet",
+    output:
+        markdown=report(
+            "results/{experiment}/effects.md",
+            caption="../report/effects.rst",
+            category="Effects",
+            subcategory="{experiment}",
+        ),
+        json="results/{experiment}/effects.json",
+    log:
+        "logs/{experiment}/effects.log",
+    conda:
+        "../../envs/mtllaws.yaml"
+    script:
+        "../scripts/effects.py"

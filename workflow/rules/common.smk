@@ -46,6 +46,7 @@ CORPUS_SOURCES = {
 localrules:
     download_corpus,
     aggregate,
+    effects,
     plot_figures,
     compare_published,
     regress_tables,
@@ -188,6 +189,11 @@ def get_figure_outputs(folder):
     return outputs
 
 
+def get_effects_targets(folder):
+    """The effects tables of an experiment's results folder (rule effects)."""
+    return [Path(folder, "effects.md"), Path(folder, "effects.json")]
+
+
 def get_final_targets():
     """The final targets: tables, figures and formulas of every experiment in run."""
     targets = []
@@ -199,6 +205,7 @@ def get_final_targets():
             folder / "runs.csv",
             folder / "summary.csv",
             *figure_paths(folder / "figures"),
+            *get_effects_targets(folder),
         ]
         if EXPERIMENTS[name]["studies"]:
             targets.append(folder / "regress" / "formulas.md")
