@@ -238,3 +238,22 @@ def test_write_effects_and_cli(tmp_path, capsys):
 
     assert main(["effects", str(tmp_path / "nope")]) == 2
     assert "mtllaws effects: error:" in capsys.readouterr().err
+
+
+def test_published_table_rows_are_unpaired_observations():
+    runs = balanced_runs(tasks=(2,))
+    paper = pd.DataFrame(
+        {
+            "n_tasks": runs["n_tasks"],
+            "n_tokens_per_task": runs["n_tokens_per_task"].astype(int),
+            "mutual_info": runs["ami_mean"].fillna(0.0),
+            "alpha": runs["alpha"].fillna(0.7),  # the paper's STL rows carry an alpha
+            "fscore": runs["test_f1"],
+        }
+    )
+    effects = compute_effects(paper)
+    assert effects["source"] == "published"
+    assert len(effects["configurations"]) == 3 + 3 * 3  # STL rows merge across alpha
+    (row,) = rows_by(effects["sections"]["transfer"], T=2, n=5000, alpha=0.99)
+    assert row["transfer"]["mean"] == pytest.approx(0.06)
+    assert not row["transfer"]["paired"] and row["transfer"]["count"] == 3

@@ -1,7 +1,9 @@
 """The paper's effects, measured on an experiment's results, with the seeds' spread.
 
-From ``runs.parquet`` (one row per model: per-seed pairing) or ``summary.parquet``
-(mean, std and count per configuration) :func:`compute_effects` gives four sections:
+From ``runs.parquet`` (one row per model: per-seed pairing), ``summary.parquet``
+(mean, std and count per configuration) or the paper's published table (``fscore``,
+``mutual_info``: one row per model, no seeds to pair) :func:`compute_effects` gives
+four sections:
 
 ``stl``
     NER test F1 of the single-task models (T = 1) against n, and each step to the
@@ -141,8 +143,8 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
     Parameters
     ----------
     table : pandas.DataFrame
-        A runs table (``seed``, ``test_f1``) or a summary table (``test_f1_mean``,
-        ``test_f1_std``, ``count``).
+        A runs table (``seed``, ``test_f1``), a summary table (``test_f1_mean``,
+        ``test_f1_std``, ``count``) or the paper's table (``fscore``, ``mutual_info``).
     experiment : str, optional
         The experiment to take from a table that holds several.
 
@@ -150,8 +152,9 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
     -------
     pandas.DataFrame
         Columns ``mode, T, n, n_syn, level, level_name, alpha, ami, cell``, sorted by
-        T, n, n_syn and AMI. ``n`` is ``n_tokens_per_task`` (balanced) or ``n_ner``;
-        ``n_syn`` is 0 for STL and for balanced experiments.
+        T, n, n_syn and AMI; ``attrs["source"]`` is runs, summary or published.
+        ``n`` is ``n_tokens_per_task`` (balanced) or ``n_ner``; ``n_syn`` is 0 for STL
+        and for balanced experiments.
 
     Raises
     ------
@@ -168,6 +171,10 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
             table = table[table["experiment"] == experiment]
         elif len(names) > 1:
             raise ValueError(f"the table holds experiments {names}; choose one with --experiment")
+    published = "fscore" in table.columns and not {"test_f1", "test_f1_mean"} & set(table)
+    if published:  # the paper's table: one row per model, no seed column
+        table = table.rename(columns={"fscore": "test_f1", "mutual_info": "ami_mean"})
+        table = table.assign(seed=-1)
     runs = "test_f1" in table.columns and "seed" in table.columns
     f1 = "test_f1" if runs else "test_f1_mean"
     mode = _mode(table) if len(table) else "balanced"
@@ -211,7 +218,11 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
     rows = []
     for key, group in df.groupby(keys, dropna=False, sort=False):
         source = table.loc[group.index]
-        if runs:
+        if published:
+            values = source[f1].to_numpy(float)
+            std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            cell = Cell(float(values.mean()), std, len(values))
+        elif runs:
             by_seed = source.groupby("seed")[f1].mean()
             values = by_seed.to_numpy(float)
             cell = Cell(
@@ -241,12 +252,14 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
     out = pd.DataFrame(rows)
     out["T"] = out["T"].astype(int)
     order = out["ami"].fillna(-1.0)
-    return (
+    out = (
         out.assign(_order=order)
         .sort_values(["T", "n", "n_syn", "_order", "level"], kind="stable")
         .drop(columns="_order")
         .reset_index(drop=True)
     )
+    out.attrs["source"] = "published" if published else "runs" if runs else "summary"
+    return out
 
 
 def difference(a: Cell, b: Cell) -> dict:
@@ -425,7 +438,7 @@ def compute_effects(table: pd.DataFrame, *, experiment: str | None = None) -> di
         "mode": mode,
         "level": level,
         "size": size_name,
-        "source": "runs" if conf["cell"].iloc[0].seeds is not None else "summary",
+        "source": conf.attrs.get("source", "runs"),
         "configurations": every,
         "sections": {
             "stl": stl_section,
