@@ -257,3 +257,15 @@ def test_published_table_rows_are_unpaired_observations():
     (row,) = rows_by(effects["sections"]["transfer"], T=2, n=5000, alpha=0.99)
     assert row["transfer"]["mean"] == pytest.approx(0.06)
     assert not row["transfer"]["paired"] and row["transfer"]["count"] == 3
+
+
+def test_one_seed_is_undecided_and_json_has_no_nan():
+    runs = balanced_runs()
+    one = runs[runs["seed"] == 0]
+    for table in (one, summarize(one)):
+        effects = compute_effects(table)
+        step = effects["sections"]["stl"]["rows"][1]["step"]
+        assert step["std"] is None and step["exceeds_2std"] is None
+        assert step["mean"] == pytest.approx(0.10)
+        json.dumps({"e": effects, "a": acceptance(effects)}, allow_nan=False)
+        assert "0.100 (1)" in to_markdown(effects)
