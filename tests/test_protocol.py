@@ -89,3 +89,14 @@ def test_paper_presets_run_the_published_protocol(name):
     assert exp["protocol"] == "published" and exp["slices"] == "contiguous"
     assert exp["model"]["layers"] == "LSTM_2FCs" and exp["corpus"]["cross_sentence"]
     assert exp["train"]["schedule"] == "sequential"
+
+
+def test_the_protocol_name_is_not_hashed_but_what_it_fills_in_is():
+    from mtllaws.grid import config_hash
+
+    published = resolved(raw(protocol="published"))
+    spelled_out = resolved(raw(slices="contiguous", corpus={"cross_sentence": True},
+                               model={"preset": "paper", "layers": "LSTM_2FCs"},
+                               train={"schedule": "sequential"}))
+    assert config_hash(published) == config_hash(spelled_out)
+    assert config_hash(published) != config_hash(resolved(raw()))
