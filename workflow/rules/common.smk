@@ -114,11 +114,14 @@ def get_pretrained_vectors(wildcards):
 
 
 def get_download_settings(wildcards):
-    """The embeddings settings whose embeddings.url downloads to the requested file."""
+    """url, sha256 and size of the embeddings.url that downloads to the requested file.
+
+    Only these three: a change of another embeddings key must not download again.
+    """
     target = str(Path("resources", "embeddings", "download", wildcards.download))
     for exp in EXPERIMENTS.values():
         if pipeline.embedding_download_path(exp["embeddings"]) == target:
-            return dict(exp["embeddings"])
+            return {k: exp["embeddings"][k] for k in ("url", "sha256", "size")}
     raise ValueError(f"no experiment's embeddings.url downloads to {target}")
 
 
