@@ -120,8 +120,24 @@ def test_write_comparison_outputs(tmp_path, ours):
     md = (out / "comparison.md").read_text()
     assert "4 matching configurations" in md and "| T3_n2000_a0.9 |" in md
     assert "T2_n1000_a0.8" in md  # unmatched configurations are listed
+    # where our vectors came from is stated beside the figures
+    assert set(table["embeddings_source"]) == {C.NO_SOURCE}
+    assert saved["embeddings_source"] == [C.NO_SOURCE]
+    assert "Our embeddings: `not recorded`." in md
     for suffix in ("png", "pdf"):
         assert (out / f"comparison.{suffix}").stat().st_size > 1000
+
+
+def test_comparison_states_the_embeddings_source(ours):
+    label = "cc.en.300.vec.gz sha256=" + "ab" * 32
+    merged = C.compare_summary(ours.assign(embeddings_source=label), PUBLISHED)
+    assert set(merged["embeddings_source"]) == {label}
+    stats = C.comparison_stats(merged)
+    assert stats["embeddings_source"] == [label]
+    assert f"Our embeddings: `{label}`." in C.comparison_markdown(merged, stats)
+    fig = C.plot_comparison(merged, stats)
+    texts = [t.get_text() for t in fig.texts]
+    assert any(t.startswith("embeddings: cc.en.300.vec.gz sha256=abababababab") for t in texts)
 
 
 def test_compare_published_script(tmp_path, ours):

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
+import hashlib
+import http.server
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
 
 from mtllaws.corpus import PAD_ID, UNK_ID, prepare_corpus
 from mtllaws.embeddings import (
+    download_vectors,
     embedding_matrix,
+    embeddings_source,
+    fasttext_label,
     load_embeddings,
     prepare_embeddings,
     read_text_vectors,
@@ -153,6 +161,106 @@ def test_load_embeddings_checks_vocab_and_completeness(tiny, tmp_path):
     (tmp_path / "ft.npy.json").unlink()  # as if the job died before the sidecar
     with pytest.raises(ValueError, match="no complete embedding cache"):
         load_embeddings(path)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def loopback(tmp_path):
+    """An HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (folder, base URL)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(www))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+VEC_ROWS = {"w1": [1.0, 2.0, 3.0], "ent0": [4.0, 5.0, 6.0], "w2": [0.5, 0.0, -1.0]}
+
+
+@pytest.mark.parametrize("suffix", [".vec", ".vec.gz"])
+def test_download_vectors_from_loopback_then_build_matrix(tiny, loopback, tmp_path, suffix):
+    www, base = loopback
+    plain = tmp_path / "plain.vec"
+    _write_vec(plain, VEC_ROWS)
+    payload = plain.read_bytes()
+    if suffix == ".vec.gz":
+        payload = gzip.compress(payload)
+    (www / f"small{suffix}").write_bytes(payload)
+    sha = hashlib.sha256(payload).hexdigest()
+    dest = tmp_path / "download" / f"small{suffix}"
+    got = download_vectors(f"{base}/small{suffix}", dest, sha256=sha.upper(), size=len(payload))
+    assert got == sha and dest.read_bytes() == payload
+    assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no temp file left
+    m = prepare_embeddings(tiny, tmp_path / "m.npy", pretrained=dest,
+                           source_name=f"{base}/small{suffix}")
+    v = {w: i for i, w in enumerate(tiny.vocab)}
+    np.testing.assert_allclose(m[v["Ent0"]], [4, 5, 6])
+    np.testing.assert_allclose(m[v["w2"]], [0.5, 0, -1])
+    assert embeddings_source(tmp_path / "m.npy") == f"{base}/small{suffix} sha256={sha}"
+
+
+def test_download_vectors_sha256_and_size_mismatch_keep_nothing(loopback, tmp_path):
+    www, base = loopback
+    (www / "small.vec").write_bytes(b"1 2\nw 1 2\n")
+    actual = hashlib.sha256(b"1 2\nw 1 2\n").hexdigest()
+    dest = tmp_path / "dl" / "small.vec"
+    url = f"{base}/small.vec"
+    with pytest.raises(ValueError) as err:
+        download_vectors(url, dest, sha256="ab" * 32)
+    message = str(err.value)
+    assert url in message and "ab" * 32 in message and actual in message
+    assert "embeddings.sha256" in message
+    with pytest.raises(ValueError, match=r"downloaded 10 bytes, expected 13 \(embeddings.size\)"):
+        download_vectors(url, dest, size=13)
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_download_vectors_offline_says_set_pretrained(tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "small.vec").write_bytes(b"1 2\nw 1 2\n")
+    handler = functools.partial(_QuietHandler, directory=str(www))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    url = f"http://127.0.0.1:{server.server_address[1]}/small.vec"
+    server.server_close()  # the server is gone: connection refused, as offline
+    with pytest.raises(ValueError, match="set embeddings.pretrained to its local path") as err:
+        download_vectors(url, tmp_path / "dl" / "small.vec", timeout=5)
+    assert url in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "dl" / "small.vec").exists()
+
+
+def test_download_vectors_refuses_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match=r"vectors.zip.*does not end in one of"):
+        download_vectors("http://127.0.0.1:9/vectors.zip", tmp_path / "vectors.zip")
+
+
+def test_gzipped_text_vectors_stream_only_the_words_asked(tmp_path):
+    path = tmp_path / "v.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("a 1 2\nb 3 4\nc 5 6\n")
+    vectors, dim = read_text_vectors(path, words={"b", "zzz"})
+    assert dim == 2 and list(vectors) == ["b"]
+    np.testing.assert_allclose(vectors["b"], [3, 4])
+
+
+def test_source_label_of_corpus_trained_vectors(tiny, tmp_path):
+    path = tmp_path / "ft.npy"
+    prepare_embeddings(tiny, path, seed=3, **SMALL)
+    label = embeddings_source(path)
+    assert label == fasttext_label(dim=16, seed=3, epochs=2, bucket=4096)
+    assert label.startswith("fasttext-corpus dim=16 epochs=2 window=5 minn=3 maxn=5 bucket=4096")
+    assert label.endswith("seed=3")
 
 
 @pytest.mark.realdata

@@ -20,8 +20,10 @@ from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.pipeline import (
     collect_study_results,
     download_corpus,
+    embedding_download_path,
     embedding_id,
     evaluate_pack,
+    fasttext_options,
     prepare_corpus_stage,
     prepare_embeddings_stage,
     read_tasks,
@@ -70,6 +72,27 @@ def test_embedding_ids():
     a = embedding_id({"pretrained": "/a/wiki.en.vec", "dim": 300, "seed": 0})
     b = embedding_id({"pretrained": "/b/wiki.en.vec", "dim": 300, "seed": 0})
     assert a.startswith("pretrained_wiki_en_") and a != b
+    # fastText settings at train_fasttext's defaults keep the short id; others add a hash
+    defaults = {"pretrained": "", "url": "", "dim": 300, "seed": 0, "epochs": 5, "window": 5,
+                "minn": 3, "maxn": 5, "bucket": 2**17, "negative": 5, "min_count": 1,
+                "sample": 0.001, "sg": 1}
+    assert embedding_id(defaults) == "fasttext300_s0"
+    more = embedding_id({**defaults, "epochs": 30})
+    assert more.startswith("fasttext300_s0_") and more != embedding_id({**defaults, "maxn": 6})
+    url = embedding_id({**defaults, "url": "https://example.org/x/cc.en.300.vec.gz"})
+    assert url.startswith("pretrained_cc_en_300_vec_")
+
+
+def test_fasttext_options_and_download_path():
+    settings = {"dim": 8, "seed": 0, "epochs": 30, "minn": 2, "maxn": 4, "sample": 0}
+    assert fasttext_options(settings) == {"epochs": 30, "min_n": 2, "max_n": 4, "sample": 0.0}
+    with pytest.raises(ValueError, match=r"embeddings.minn \(5\) is above embeddings.maxn"):
+        fasttext_options({"minn": 5, "maxn": 3})
+    url = "https://dl.example.org/fasttext/cc.en.300.vec.gz"
+    path = embedding_download_path({"pretrained": "", "url": url})
+    assert path.startswith("resources/embeddings/download/") and path.endswith("_cc.en.300.vec.gz")
+    assert embedding_download_path({"pretrained": "/x.vec", "url": url}) == ""
+    assert embedding_download_path({"pretrained": "", "url": ""}) == ""
 
 
 def test_collect_study_results(tmp_path):
@@ -135,6 +158,11 @@ def test_train_and_evaluate_pack(stages):
     rows = pd.read_parquet(tmp / "e.parquet")
     assert len(rows) == 3 and rows.test_f1.between(0, 1).all()
     assert (rows.alpha == 0.9).all() and rows.ami_mean.between(0, 1).all()
+    # the stage's fastText settings (dim 8 from the config, the rest defaults) are recorded
+    assert set(rows.embeddings_source) == {
+        "fasttext-corpus dim=8 epochs=5 window=5 minn=3 maxn=5 bucket=131072 negative=5 "
+        "min_count=1 sample=0.001 sg=1 seed=0"
+    }
 
     # all_tasks: the same NER scores, plus each synthetic head's dev accuracy on labels
     # simulated with the task's alpha (the head predicted on its own gives the same).

@@ -7,6 +7,7 @@ import pytest
 from mtllaws.shards import (
     GROUP_KEYS,
     RUN_COLUMNS,
+    UNRECORDED_SOURCE,
     ShardError,
     atomic_path,
     collect_runs,
@@ -113,6 +114,26 @@ def test_summarize_mean_std_count():
     assert mtl["test_f1_std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
     assert mtl["count"] == 2
     assert "seed_mean" not in summary.columns
+
+
+def test_embeddings_source_is_carried_into_the_summary_and_old_shards_say_unrecorded(
+    tmp_path,
+):
+    source = "fasttext-corpus dim=300 epochs=5 seed=0"
+    runs = pd.concat(
+        [make_row(seed=0, embeddings_source=source), make_row(seed=1, embeddings_source=source),
+         make_row("T1_n1000", 0, embeddings_source="other.vec sha256=ab")],
+        ignore_index=True,
+    )
+    summary = summarize(runs).set_index("config_id")
+    assert summary.loc["T2_n1000_a0.9", "embeddings_source"] == source
+    assert summary.loc["T1_n1000", "embeddings_source"] == "other.vec sha256=ab"
+    mixed = runs.assign(embeddings_source=["a", "b", "c"])
+    assert summarize(mixed).set_index("config_id").loc["T2_n1000_a0.9",
+                                                        "embeddings_source"] == "a | b"
+    old = tmp_path / "old.parquet"
+    write_parquet(make_row(), old)  # a shard of a version without the column
+    assert read_shard(old).loc[0, "embeddings_source"] == UNRECORDED_SOURCE
 
 
 def test_csv_flattens_lists(tmp_path):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -56,11 +59,16 @@ DRY_RUNS = [
         "config/experiments/paper_unbalanced.yaml",
         {"simulate": 584, "train": 584, "evaluate": 584, "aggregate": 1, "plot_figures": 1},
     ),
+    (
+        "config/experiments/paper_check.yaml",
+        {"simulate": 27, "train": 27, "evaluate": 27, "aggregate": 1, "plot_figures": 1,
+         "compare_published": 1, "prepare_embeddings": 1},
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("configfile", "expected"), DRY_RUNS, ids=["default", "balanced", "unbalanced"]
+    ("configfile", "expected"), DRY_RUNS, ids=["default", "balanced", "unbalanced", "check"]
 )
 def test_dry_run_job_counts(configfile, expected, tiny_conll_dir, tmp_path):
     check_dry_run(REPO, configfile, expected, tiny_conll_dir, tmp_path)
@@ -141,6 +149,27 @@ def tiny_config(corpus_dir: Path, **train) -> dict:
             }
         },
     }
+
+
+def test_embeddings_url_is_downloaded_by_its_own_job(tiny_conll_dir, tmp_path):
+    from mtllaws.pipeline import embedding_download_path, embedding_id
+
+    vec = tmp_path / "src" / "small.vec.gz"
+    vec.parent.mkdir()
+    vec.write_bytes(gzip.compress(b"2 3\nw1 1 2 3\nent0 4 5 6\n"))
+    embeddings = {"url": vec.as_uri(), "sha256": hashlib.sha256(vec.read_bytes()).hexdigest()}
+    config = tiny_config(tiny_conll_dir)
+    config["experiments"]["tiny"]["embeddings"] = embeddings
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    target = f"resources/embeddings/conll_test/{embedding_id(embeddings)}.npy"
+    proc = snakemake("--configfile", str(tmp_path / "config.yaml"), "--cores", "1",
+                     "--directory", str(tmp_path), target)
+    assert "download_embeddings" in proc.stdout + proc.stderr
+    download = tmp_path / embedding_download_path(embeddings)
+    assert download.read_bytes() == vec.read_bytes()
+    assert (tmp_path / "logs/embeddings/download" / f"{download.name}.log").exists()
+    matrix = np.load(tmp_path / target)
+    assert matrix.shape[1] == 3 and np.isclose(matrix, 6).any()
 
 
 @pytest.mark.slow

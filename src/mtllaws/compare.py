@@ -31,6 +31,8 @@ from mtllaws.figures import new_figure, pool_stats, save_figure
 
 __all__ = [
     "PUBLISHED_REQUIRED",
+    "MERGED_COLUMNS",
+    "NO_SOURCE",
     "read_published",
     "compare_summary",
     "comparison_stats",
@@ -60,7 +62,11 @@ MERGED_COLUMNS = [
     "ours_f1_std",
     "ours_count",
     "difference",
+    "embeddings_source",
 ]
+
+#: What the comparison says when the summary has no ``embeddings_source`` column.
+NO_SOURCE = "not recorded"
 
 
 def _check_f1_range(values: pd.Series, what: str, column: str) -> None:
@@ -159,8 +165,10 @@ def compare_summary(
     -------
     pandas.DataFrame
         One row per matched configuration with :data:`MERGED_COLUMNS`;
-        ``difference = ours_f1_mean - published_f1``. Sorted by T, n, α. Empty
-        (with these columns) when nothing matches.
+        ``difference = ours_f1_mean - published_f1``; ``embeddings_source`` says
+        where our vectors came from (the summary's column of that name, or
+        "not recorded"). Sorted by T, n, α. Empty (with these columns) when nothing
+        matches.
 
     Raises
     ------
@@ -206,6 +214,13 @@ def compare_summary(
         )
         .reset_index()
     )
+    if "embeddings_source" in ours.columns:
+        sources = ours.groupby("config")["embeddings_source"].agg(
+            lambda v: " | ".join(sorted({str(x) for x in v}))
+        )
+    else:
+        sources = pd.Series(NO_SOURCE, index=ours["config"].unique())
+    ours_pooled["embeddings_source"] = ours_pooled["config"].map(sources)
     merged = pub_pooled.merge(ours_pooled.drop(columns=["_t", "_n", "_a"]), on="config")
     merged["n_tasks"] = merged["_t"].astype(int)
     merged["n_tokens_per_task"] = merged["_n"].astype(int)
@@ -219,6 +234,7 @@ def compare_summary(
     merged.attrs["n_ours"] = int(ours_pooled["config"].nunique())
     merged.attrs["n_published"] = int(pub_pooled["config"].nunique())
     merged.attrs["unmatched_ours"] = sorted(set(ours_pooled["config"]) - set(merged["config"]))
+    merged.attrs["embeddings_source"] = sorted(set(sources.astype(str)))
     return merged
 
 
@@ -237,7 +253,8 @@ def comparison_stats(merged: pd.DataFrame) -> dict:
         ``n_matched``; ``pearson_r`` (None for fewer than 2 matches or constant
         values); ``mean_abs_diff``, ``mean_diff`` (ours − published) and
         ``rmse`` (None without matches); ``n_ours``, ``n_published`` and
-        ``unmatched_ours`` when known; ``note``, a one-line summary.
+        ``unmatched_ours`` when known; ``embeddings_source`` (the list of our vector
+        sources); ``note``, a one-line summary.
     """
     ours = merged["ours_f1_mean"].to_numpy(float)
     pub = merged["published_f1"].to_numpy(float)
@@ -258,6 +275,10 @@ def comparison_stats(merged: pd.DataFrame) -> dict:
             stats[key] = int(merged.attrs[key])
     if "unmatched_ours" in merged.attrs:
         stats["unmatched_ours"] = list(merged.attrs["unmatched_ours"])
+    sources = merged.attrs.get("embeddings_source")
+    if sources is None and "embeddings_source" in merged.columns:
+        sources = sorted(set(merged["embeddings_source"].astype(str)))
+    stats["embeddings_source"] = list(sources) if sources else [NO_SOURCE]
     of = f" of {stats['n_ours']} of ours" if "n_ours" in stats else ""
     if n == 0:
         stats["note"] = f"0 matching configurations{of}"
@@ -297,6 +318,8 @@ def comparison_markdown(merged: pd.DataFrame, stats: dict, *, title: str | None 
     """
     lines = [f"# {title}", ""] if title else []
     lines += [stats["note"] + ".", ""]
+    sources = stats.get("embeddings_source") or [NO_SOURCE]
+    lines += ["Our embeddings: " + "; ".join(f"`{x}`" for x in sources) + ".", ""]
     unmatched = stats.get("unmatched_ours") or []
     if unmatched:
         shown = ", ".join(unmatched[:20]) + (" ..." if len(unmatched) > 20 else "")
@@ -380,11 +403,20 @@ def plot_comparison(merged: pd.DataFrame, stats: dict, *, title: str | None = No
             va="center",
             fontsize=8,
         )
+    sources = stats.get("embeddings_source") or [NO_SOURCE]
+    fig.text(0.01, 0.005, "embeddings: " + "; ".join(_short_source(x) for x in sources),
+             ha="left", va="bottom", fontsize=5, color="0.3")
     handles, _ = ax.get_legend_handles_labels()
     if not handles:
         handles = [Line2D([], [], color="0.5", linestyle="--", label="y = x")]
     ax.legend(handles=handles, fontsize=7, loc="upper left", framealpha=0.85)
     return fig
+
+
+def _short_source(source: str) -> str:
+    """A source label short enough for a figure: the hash cut to 12 hex digits."""
+    head, sep, digest = str(source).partition(" sha256=")
+    return f"{head}{sep}{digest[:12]}" if sep else str(source)
 
 
 def write_comparison(

@@ -31,16 +31,21 @@ hash, coverage) written last, both atomically.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
 import os
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from mtllaws.atomic import atomic_path
 from mtllaws.corpus import PAD_ID, UNK_ID, PreparedCorpus, _atomic_save_npy, _atomic_write_json
 
 __all__ = [
@@ -52,6 +57,11 @@ __all__ = [
     "vocab_hash",
     "prepare_embeddings",
     "load_embeddings",
+    "TEXT_SUFFIXES",
+    "VECTOR_SUFFIXES",
+    "download_vectors",
+    "fasttext_label",
+    "embeddings_source",
 ]
 
 log = logging.getLogger(__name__)
@@ -126,6 +136,7 @@ def read_text_vectors(
     path : path-like
         One word and its vector per line, space separated; an optional first
         line ``count dim`` (word2vec/fastText ``.vec``) is detected and skipped.
+        A name ending in ``.gz`` is decompressed while it is read.
     words : iterable of str, optional
         Keep only these words (saves memory on large files). All if None.
 
@@ -144,7 +155,8 @@ def read_text_vectors(
     keep = None if words is None else set(words)
     vectors: dict[str, np.ndarray] = {}
     dim = 0
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\n").rstrip(" ")
             if not line:
@@ -183,8 +195,10 @@ def load_pretrained(path: str | os.PathLike, words: Iterable[str] | None = None)
     Parameters
     ----------
     path : path-like
-        ``.bin``: fastText binary (``gensim.models.fasttext.load_facebook_vectors``);
-        ``.vec`` / ``.txt``: text vectors (:func:`read_text_vectors`).
+        ``.bin``: fastText binary (``gensim.models.fasttext.load_facebook_vectors``,
+        which reads the whole model into memory: about 7 GB for ``cc.en.300.bin``);
+        ``.vec`` / ``.txt`` and their ``.gz``: text vectors (:func:`read_text_vectors`,
+        streamed).
     words : iterable of str, optional
         For text files, the words to keep.
 
@@ -196,7 +210,7 @@ def load_pretrained(path: str | os.PathLike, words: Iterable[str] | None = None)
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"pretrained embeddings {path} not found; fix the config path")
-    suffix = path.suffix.lower()
+    suffix = _vector_suffix(path)
     if suffix == ".bin":
         from gensim.models.fasttext import load_facebook_vectors
 
@@ -207,12 +221,27 @@ def load_pretrained(path: str | os.PathLike, words: Iterable[str] | None = None)
                 f"{path}: not a fastText .bin model ({type(err).__name__}: {err}); "
                 f"use a fastText .bin, a .vec or a GloVe .txt file"
             ) from err
-    if suffix in (".vec", ".txt"):
+    if suffix in TEXT_SUFFIXES:
         return read_text_vectors(path, words)
     raise ValueError(
         f"pretrained embeddings {path}: unknown extension {suffix!r}; use .bin (fastText), "
-        f".vec (word2vec text) or .txt (GloVe)"
+        f".vec (word2vec text) or .txt (GloVe), the text files also gzipped (.vec.gz, .txt.gz)"
     )
+
+
+#: Extensions of the text vector files (streamed, only the vocabulary's rows kept).
+TEXT_SUFFIXES = (".vec", ".txt", ".vec.gz", ".txt.gz")
+
+#: Every extension :func:`load_pretrained` reads.
+VECTOR_SUFFIXES = (".bin", *TEXT_SUFFIXES)
+
+
+def _vector_suffix(path: str | os.PathLike) -> str:
+    """The lower-case extension that decides the format: ``.vec.gz`` counts as one."""
+    suffixes = [x.lower() for x in Path(path).suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz":
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""
 
 
 def embedding_matrix(vocab: Sequence[str], source) -> np.ndarray:
@@ -285,6 +314,8 @@ def prepare_embeddings(
     seed: int = 0,
     epochs: int = 5,
     overwrite: bool = False,
+    source_name: str | None = None,
+    source_sha256: str | None = None,
     **fasttext_options,
 ) -> np.ndarray:
     """Build (or load) the embedding matrix of a prepared corpus.
@@ -304,6 +335,12 @@ def prepare_embeddings(
         fastText training seed and epochs (ignored with ``pretrained``).
     overwrite : bool, default False
         Rebuild even if the cache matches the settings and vocabulary.
+    source_name : str, optional
+        How the sidecar's ``source_label`` names a pretrained file (e.g. the URL it
+        was downloaded from); default its file name.
+    source_sha256 : str, optional
+        The pretrained file's sha256 when already known (checked on download);
+        otherwise it is computed while building.
     **fasttext_options
         Overrides of :data:`FASTTEXT_DEFAULTS`.
 
@@ -345,10 +382,16 @@ def prepare_embeddings(
         kv = train_fasttext(prepared_corpus.sentences("train"), dim=dim or 300, seed=seed,
                             epochs=epochs, **fasttext_options)
         matrix = embedding_matrix(vocab, kv)
+    if pretrained is not None:
+        digest = source_sha256 or _sha256_file(pretrained)
+        label = f"{source_name or pretrained.name} sha256={digest}"
+    else:
+        label = fasttext_label(dim=dim or 300, seed=seed, epochs=epochs, **fasttext_options)
     zero_rows = int((~matrix[2:].any(axis=1)).sum())
     sidecar.unlink(missing_ok=True)  # invalidate first; the sidecar marks a complete cache
     _atomic_save_npy(cache_path, matrix)
     _atomic_write_json(sidecar, {
+        "source_label": label,
         "settings": settings,
         "shape": list(matrix.shape),
         "zero_rows": zero_rows,
@@ -402,3 +445,156 @@ def load_embeddings(
             f"with prepare_embeddings(..., overwrite=True) after prepare_corpus"
         )
     return matrix
+
+
+def _sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: Short names of the fastText settings in :func:`fasttext_label`, in order.
+_LABEL_KEYS = {"window": "window", "min_n": "minn", "max_n": "maxn", "bucket": "bucket",
+               "negative": "negative", "min_count": "min_count", "sample": "sample", "sg": "sg"}
+
+
+def fasttext_label(*, dim: int = 300, seed: int = 0, epochs: int = 5, **options) -> str:
+    """One-line description of corpus-trained fastText vectors and their settings.
+
+    Parameters
+    ----------
+    dim, seed, epochs : int
+        As for :func:`train_fasttext`.
+    **options
+        Overrides of :data:`FASTTEXT_DEFAULTS`.
+
+    Returns
+    -------
+    str
+        ``fasttext-corpus dim=300 epochs=5 minn=3 maxn=5 window=5 ... seed=0``; every
+        setting of :data:`FASTTEXT_DEFAULTS` is written, also when it is the default.
+    """
+    params = {**FASTTEXT_DEFAULTS, **options}
+    parts = [f"dim={dim}", f"epochs={epochs}"]
+    parts += [f"{short}={params[key]:g}" if isinstance(params[key], float)
+              else f"{short}={params[key]}" for key, short in _LABEL_KEYS.items()]
+    parts += [f"{k}={v}" for k, v in sorted(params.items()) if k not in _LABEL_KEYS]
+    return " ".join(["fasttext-corpus", *parts, f"seed={seed}"])
+
+
+def embeddings_source(cache_path: str | os.PathLike) -> str:
+    """Where the vectors of a cached matrix came from, from its sidecar.
+
+    Parameters
+    ----------
+    cache_path : path-like
+        A matrix written by :func:`prepare_embeddings`.
+
+    Returns
+    -------
+    str
+        ``"<file name or URL> sha256=<hex>"`` for pretrained vectors,
+        ``"fasttext-corpus dim=... epochs=... ..."`` (:func:`fasttext_label`) for vectors
+        trained on the corpus. A sidecar written before labels were recorded gives the
+        label rebuilt from its settings (pretrained: the path, without hash).
+    """
+    sidecar = _sidecar(Path(cache_path))
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"{cache_path}: cannot read its sidecar {sidecar.name} ({err}); rebuild the "
+            f"embeddings with prepare_embeddings"
+        ) from err
+    if meta.get("source_label"):
+        return str(meta["source_label"])
+    source = meta["settings"]["source"]
+    if "pretrained" in source:
+        return f"{Path(source['pretrained']).name} sha256=unrecorded"
+    options = dict(source["fasttext"])
+    return fasttext_label(dim=source["dim"], seed=source["seed"], epochs=source["epochs"],
+                          **options)
+
+
+def download_vectors(
+    url: str,
+    dest: str | os.PathLike,
+    *,
+    sha256: str = "",
+    size: int = 0,
+    timeout: float = 60,
+) -> str:
+    """Download a pretrained vector file once, checking its size and sha256.
+
+    The file is streamed to a temporary file next to ``dest`` (hashed on the way)
+    and renamed into place only when every check passes: a failed or interrupted
+    download leaves nothing at ``dest``.
+
+    Parameters
+    ----------
+    url : str
+        ``http(s)://`` or ``file://`` URL of a ``.vec``, ``.vec.gz``, ``.txt``,
+        ``.txt.gz`` or fastText ``.bin`` file (:data:`VECTOR_SUFFIXES`).
+    dest : path-like
+        Where the file goes; its name must keep the URL's extension.
+    sha256 : str, optional
+        Expected hex sha256; empty skips the check.
+    size : int, optional
+        Expected size in bytes; 0 skips the check.
+    timeout : float, default 60
+        Seconds to wait for the server.
+
+    Returns
+    -------
+    str
+        The sha256 of the downloaded file.
+
+    Raises
+    ------
+    ValueError
+        The URL's extension is not a vector format, the machine is offline (the
+        message says to set ``embeddings.pretrained``), or the size or sha256
+        differs (the message names the URL, the expected and the actual value).
+    """
+    name = Path(urllib.parse.urlparse(url).path).name
+    if _vector_suffix(name) not in VECTOR_SUFFIXES:
+        raise ValueError(
+            f"embeddings.url = {url}: the file name {name!r} does not end in one of "
+            f"{list(VECTOR_SUFFIXES)}; give the URL of a .vec(.gz), .txt(.gz) or fastText .bin "
+            f"file (a .zip or .bin.gz must be unpacked first: set embeddings.pretrained)"
+        )
+    dest = Path(dest)
+    digest = hashlib.sha256()
+    count = 0
+    start = time.perf_counter()
+    with atomic_path(dest) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, \
+                    open(tmp, "wb") as out:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+                    count += len(block)
+        except (urllib.error.URLError, OSError) as exc:
+            raise ValueError(
+                f"could not download embeddings.url = {url} ({exc}); this machine may be "
+                f"offline: download the file elsewhere and set embeddings.pretrained to its "
+                f"local path"
+            ) from exc
+        actual = digest.hexdigest()
+        if size and count != size:
+            raise ValueError(
+                f"embeddings.url = {url}: downloaded {count} bytes, expected {size} "
+                f"(embeddings.size); the file was not kept. Check the URL, then the pin"
+            )
+        if sha256 and actual != sha256.lower():
+            raise ValueError(
+                f"embeddings.url = {url}: sha256 {actual}, expected {sha256.lower()} "
+                f"(embeddings.sha256); the file was not kept. The mirror changed or the "
+                f"download is corrupt: check it, then update the pin"
+            )
+    log.info("downloaded %s (%d bytes, sha256 %s) in %.1f s", url, count, actual,
+             time.perf_counter() - start)
+    return actual

@@ -55,6 +55,9 @@ _UNHASHED = {
     "regress",
     "pack_seeds",
     "pack_levels",
+    # the protocol's choices are filled into the other keys (mtllaws.protocol), which
+    # the hash covers; the name itself decides nothing more
+    "protocol",
 }
 
 #: Keys that describe the grid itself, not the settings of each model.

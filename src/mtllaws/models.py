@@ -37,7 +37,9 @@ per-task ``64 -> c``; ``LSTM_3FCs``: shared ``256 -> 128 -> 64``, per-task ``c``
 Named presets (:data:`PRESETS`):
 
 * ``"paper"``: ``readout="last"``, ``activation="none"``, ``LSTM_1FCs`` layers
-  (``dense=(256, 128, 64)``, ``shared_dense=1``) -- the published model.
+  (``dense=(256, 128, 64)``, ``shared_dense=1``) -- the published model classes. The
+  published ``main.py`` runs the ``LSTM_2FCs`` variant: pass ``layers="LSTM_2FCs"``
+  (config ``model.layers``, set by ``protocol: published``; see docs/REPLICATION.md).
 * ``"default"``: ``readout="center"``, ``activation="relu"``, the same layers -- the
   centre token's context from both sides and a nonlinear head; only the readout and
   the activation differ from ``"paper"`` so the two stay comparable.

@@ -34,6 +34,9 @@ __all__ = [
     "corpus_settings",
     "embedding_id",
     "embedding_settings",
+    "embedding_download_path",
+    "fasttext_options",
+    "download_embeddings_stage",
     "configure_logging",
     "sha256_file",
     "download_corpus",
@@ -109,12 +112,77 @@ def embedding_id(settings: Mapping) -> str:
     ``fasttext300_s0`` for vectors trained here, ``pretrained_<stem>_<hash>`` for a
     file (the hash covers the path, so two files of one name do not collide).
     """
-    if settings.get("pretrained"):
-        path = str(settings["pretrained"])
+    path = settings.get("pretrained") or settings.get("url")
+    if path:
+        path = str(path)
         stem = "".join(ch if ch.isalnum() else "_" for ch in Path(path).stem)[:40]
         digest = hashlib.sha256(path.encode()).hexdigest()[:8]
         return f"pretrained_{stem}_{digest}"
-    return f"fasttext{settings['dim']}_s{settings['seed']}"
+    base = f"fasttext{settings['dim']}_s{settings['seed']}"
+    # Settings that differ from train_fasttext's defaults get a hash suffix, so that
+    # the default id (and the files cached under it) stays as it was.
+    from mtllaws.embeddings import FASTTEXT_DEFAULTS
+
+    options = fasttext_options(settings)
+    changed = {k: v for k, v in options.items() if k == "epochs" and v != 5
+               or k != "epochs" and v != FASTTEXT_DEFAULTS.get(k)}
+    if not changed:
+        return base
+    digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{base}_{digest}"
+
+
+#: Config keys of corpus-trained fastText -> train_fasttext keyword.
+_FASTTEXT_KEYS = {
+    "epochs": "epochs",
+    "window": "window",
+    "minn": "min_n",
+    "maxn": "max_n",
+    "bucket": "bucket",
+    "negative": "negative",
+    "min_count": "min_count",
+    "sample": "sample",
+    "sg": "sg",
+}
+
+
+def fasttext_options(settings: Mapping) -> dict:
+    """The ``train_fasttext`` keywords (besides dim and seed) of an ``embeddings`` config.
+
+    Keys absent from ``settings`` are left out (the function's defaults apply).
+
+    Raises
+    ------
+    ValueError
+        ``minn`` is above ``maxn``; the message names the keys.
+    """
+    options = {kw: settings[key] for key, kw in _FASTTEXT_KEYS.items() if key in settings}
+    if options.get("min_n", 0) > options.get("max_n", options.get("min_n", 0)):
+        raise ValueError(
+            f"embeddings.minn ({options['min_n']}) is above embeddings.maxn "
+            f"({options['max_n']}); set minn <= maxn (both 0 turn subwords off)"
+        )
+    if "sample" in options:
+        options["sample"] = float(options["sample"])
+    return options
+
+
+def embedding_download_path(settings: Mapping) -> str:
+    """Where the file at ``embeddings.url`` is downloaded to ("" without a URL).
+
+    ``resources/embeddings/download/<8 hex of the URL's sha256>_<file name>``: the
+    file name keeps the URL's extension (it decides the format); the prefix keeps
+    two URLs with one file name apart.
+    """
+    url = settings.get("url") or ""
+    if not url or settings.get("pretrained"):
+        return ""
+    import urllib.parse
+
+    name = Path(urllib.parse.urlparse(url).path).name
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name) or "vectors"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return str(Path("resources", "embeddings", "download", f"{digest}_{name}"))
 
 
 def embedding_settings(experiments: Mapping, corpus: str, emb_id: str) -> dict:
@@ -274,14 +342,29 @@ def prepare_embeddings_stage(
     from mtllaws.embeddings import prepare_embeddings
 
     start = time.perf_counter()
+    pretrained = settings.get("pretrained") or embedding_download_path(settings) or None
+    from_url = bool(pretrained) and not settings.get("pretrained")
     matrix = prepare_embeddings(
         load_prepared(corpus_dir),
         out,
-        pretrained=settings["pretrained"] or None,
-        dim=settings["dim"],
+        pretrained=pretrained,
+        # a pretrained file decides its own dim (the schema's 300 is for training)
+        dim=None if pretrained else settings["dim"],
         seed=settings["seed"],
+        source_name=settings["url"] if from_url else None,
+        source_sha256=(settings.get("sha256") or "").lower() or None if from_url else None,
+        **({} if pretrained else fasttext_options(settings)),
     )
     logger.info("embeddings %s in %.1f s", matrix.shape, time.perf_counter() - start)
+
+
+def download_embeddings_stage(settings: Mapping, out: str | os.PathLike) -> None:
+    """Download the file at ``embeddings.url`` to ``out`` (checked by size and sha256)."""
+    from mtllaws.embeddings import download_vectors
+
+    download_vectors(
+        settings["url"], out, sha256=settings.get("sha256") or "", size=settings.get("size") or 0
+    )
 
 
 # ------------------------------------------------------------------------ grid-point stages
@@ -392,6 +475,8 @@ def build_model_config(
 
     model = settings["model"]
     overrides = {}
+    if model.get("layers"):
+        overrides["layers"] = model["layers"]
     if model.get("hidden"):
         overrides["hidden"] = model["hidden"]
     if model.get("dense") is not None:
@@ -567,7 +652,7 @@ def evaluate_pack(
     import torch
 
     from mtllaws.corpus import load_prepared
-    from mtllaws.embeddings import load_embeddings
+    from mtllaws.embeddings import embeddings_source, load_embeddings
     from mtllaws.evaluate import score_ids
     from mtllaws.models import ModelConfig, MTLNet
     from mtllaws.train import predict
@@ -579,6 +664,7 @@ def evaluate_pack(
     train_rows = pd.read_parquet(train_shard).set_index("point_id")
     model_cfg = ModelConfig(**saved["model_config"])
     digest = config_hash(settings)
+    source = embeddings_source(embeddings)
     rows = []
     for point in points:
         start = time.perf_counter()
@@ -627,6 +713,7 @@ def evaluate_pack(
         row["wall_time_s"] = row["train_time_s"] + row["eval_time_s"]
         row["version"] = __version__
         row["config_hash"] = digest
+        row["embeddings_source"] = source
         rows.append(row)
         logger.info(
             "%s: dev F1 %.4f, test F1 %.4f (%.1f s)",

@@ -59,6 +59,9 @@ def load_config(paths: Sequence[str | os.PathLike], *, schema: str | os.PathLike
         if not path.exists():
             raise ValueError(f"config file {path} does not exist")
         _merge(config, yaml.safe_load(path.read_text()) or {})
+    from mtllaws.protocol import apply_protocols
+
+    apply_protocols(config)
     validate(config, str(schema))
     return config
 

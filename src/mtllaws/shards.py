@@ -30,6 +30,8 @@ __all__ = [
     "RUN_COLUMNS",
     "GROUP_KEYS",
     "WALL_TIME_COLUMNS",
+    "INVARIANT_COLUMNS",
+    "UNRECORDED_SOURCE",
     "collect_runs",
     "summarize",
     "ShardError",
@@ -61,7 +63,15 @@ RUN_COLUMNS: dict[str, str] = {
     "wall_time_s": "f",
     "version": "O",
     "config_hash": "O",
+    "embeddings_source": "O",
 }
+
+#: Columns that are the same for every seed of a configuration; the summary carries
+#: them beside the group keys (values that differ within a group are joined by " | ").
+INVARIANT_COLUMNS = ["embeddings_source"]
+
+#: What a shard written before ``embeddings_source`` existed gets in that column.
+UNRECORDED_SOURCE = "unrecorded (shard written before embeddings_source was recorded)"
 
 #: The columns that identify a configuration; seeds are averaged over within each.
 GROUP_KEYS = [
@@ -141,6 +151,9 @@ def read_shard(path: str | os.PathLike) -> pd.DataFrame:
             f"shard {path} is not a readable Parquet file ({exc}); delete it and rerun "
             "the workflow to recreate it"
         ) from exc
+    if "embeddings_source" not in frame.columns and "config_hash" in frame.columns:
+        # shards of earlier versions stay usable; the column says it was not recorded
+        frame["embeddings_source"] = UNRECORDED_SOURCE
     missing = [c for c in RUN_COLUMNS if c not in frame.columns]
     if missing:
         raise ShardError(
@@ -197,7 +210,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         The :data:`GROUP_KEYS`, then ``<metric>_mean`` and ``<metric>_std`` for
-        every numeric metric (sample std, NaN for one seed), then ``count``.
+        every numeric metric (sample std, NaN for one seed), then ``count``, then
+        the :data:`INVARIANT_COLUMNS` present in ``runs`` (one value per group).
     """
     skip = set(GROUP_KEYS) | {"seed"}
     metrics = [
@@ -209,4 +223,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     stats = grouped[metrics].agg(["mean", "std"])
     stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
     stats["count"] = grouped.size()
+    for column in INVARIANT_COLUMNS:
+        if column in runs.columns:
+            stats[column] = grouped[column].agg(
+                lambda v: " | ".join(sorted({str(x) for x in v}))
+            )
     return stats.reset_index()

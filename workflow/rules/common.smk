@@ -19,7 +19,10 @@ from mtllaws import corpus_source
 from mtllaws import grid as mtl_grid
 from mtllaws import pipeline
 from mtllaws.figures import figure_paths
+from mtllaws.protocol import apply_protocols
 
+# `protocol: published` fills in its keys before the schema's defaults (explicit keys win)
+apply_protocols(config)
 validate(config, schema="../schemas/config.schema.yaml")
 
 EXPERIMENTS = pipeline.check_config(config)
@@ -45,6 +48,7 @@ CORPUS_SOURCES = {
 # would cost more than the work, and compute nodes often cannot download.
 localrules:
     download_corpus,
+    download_embeddings,
     aggregate,
     effects,
     plot_figures,
@@ -57,6 +61,7 @@ wildcard_constraints:
     pack="T[0-9]+_[A-Za-z0-9_.]+",
     corpus="[A-Za-z0-9_.]+",
     embedding="[A-Za-z0-9_.]+",
+    download="[A-Za-z0-9_.-]+",
     engine="gplearn|sparse",
     study="[A-Za-z0-9_]+",
 
@@ -113,9 +118,22 @@ def get_embedding_settings(wildcards):
 
 
 def get_pretrained_vectors(wildcards):
-    """The pretrained vector file, or nothing when fastText is trained here."""
-    path = get_embedding_settings(wildcards)["pretrained"]
+    """The pretrained vector file (local or downloaded), or nothing when fastText is trained here."""
+    settings = get_embedding_settings(wildcards)
+    path = settings["pretrained"] or pipeline.embedding_download_path(settings)
     return [path] if path else []
+
+
+def get_download_settings(wildcards):
+    """url, sha256 and size of the embeddings.url that downloads to the requested file.
+
+    Only these three: a change of another embeddings key must not download again.
+    """
+    target = str(Path("resources", "embeddings", "download", wildcards.download))
+    for exp in EXPERIMENTS.values():
+        if pipeline.embedding_download_path(exp["embeddings"]) == target:
+            return {k: exp["embeddings"][k] for k in ("url", "sha256", "size")}
+    raise ValueError(f"no experiment's embeddings.url downloads to {target}")
 
 
 def get_embeddings(wildcards):

@@ -35,6 +35,20 @@ rule prepare_corpus:
         "../scripts/prepare_corpus.py"
 
 
+rule download_embeddings:
+    """Download the pretrained vectors at embeddings.url, checked by size and sha256."""
+    output:
+        "resources/embeddings/download/{download}",
+    log:
+        "logs/embeddings/download/{download}.log",
+    conda:
+        "../../envs/mtllaws.yaml"
+    params:
+        settings=get_download_settings,
+    script:
+        "../scripts/download_embeddings.py"
+
+
 rule prepare_embeddings:
     """Train fastText on the training split, or read pretrained vectors, into one matrix."""
     input:

@@ -1,0 +1,18 @@
+"""Download the pretrained vectors at embeddings.url and check their size and sha256.
+
+Rule: ``download_embeddings``.
+"""
+
+import logging
+
+from mtllaws.pipeline import configure_logging, download_embeddings_stage
+
+logger = logging.getLogger(__name__)
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821
+    try:
+        download_embeddings_stage(snakemake.params.settings, snakemake.output[0])  # noqa: F821
+    except Exception:
+        logger.exception("download_embeddings failed")
+        raise
