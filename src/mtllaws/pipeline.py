@@ -502,6 +502,7 @@ def build_train_config(settings: Mapping, *, threads: int | None = None):
         epochs=train["epochs"],
         batch_size=train["batch_size"],
         schedule=train["schedule"],
+        lr=train["lr"],
         device=train["device"],
         tf32=train["tf32"],
         threads=threads or train["threads"],
