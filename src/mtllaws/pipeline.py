@@ -121,10 +121,10 @@ def embedding_id(settings: Mapping) -> str:
     base = f"fasttext{settings['dim']}_s{settings['seed']}"
     # Settings that differ from train_fasttext's defaults get a hash suffix, so that
     # the default id (and the files cached under it) stays as it was.
-    from mtllaws.embeddings import FASTTEXT_DEFAULTS
+    from mtllaws.embeddings import FASTTEXT_DEFAULTS, FASTTEXT_EPOCHS
 
     options = fasttext_options(settings)
-    changed = {k: v for k, v in options.items() if k == "epochs" and v != 5
+    changed = {k: v for k, v in options.items() if k == "epochs" and v != FASTTEXT_EPOCHS
                or k != "epochs" and v != FASTTEXT_DEFAULTS.get(k)}
     if not changed:
         return base
