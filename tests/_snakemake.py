@@ -25,7 +25,10 @@ def snakemake_command(*args, checkout: Path = REPO) -> list[str]:
     return [sys.executable, "-m", "snakemake", "-s", str(checkout / "Snakefile"), *map(str, args)]
 
 
-def workflow_copy(dest: Path, *, checkout: Path = REPO, corpus: Path | None = None) -> Path:
+def workflow_copy(
+    dest: Path, *, checkout: Path = REPO, corpus: Path | None = None,
+    published: Path | None = None,
+) -> Path:
     """Copy the workflow of ``checkout`` into ``dest / "repo"``, without any outputs.
 
     Parameters
@@ -37,6 +40,9 @@ def workflow_copy(dest: Path, *, checkout: Path = REPO, corpus: Path | None = No
     corpus : pathlib.Path, optional
         A corpus folder to link as ``dest/shared/data/conll2003``, where the default
         configs look for it (``../shared/data/conll2003`` beside the checkout).
+    published : pathlib.Path, optional
+        A table to link as ``dest/shared/data/paper/mtl_balanced.csv``, where the
+        ``paper_check`` preset looks for the published results.
 
     Returns
     -------
@@ -56,6 +62,10 @@ def workflow_copy(dest: Path, *, checkout: Path = REPO, corpus: Path | None = No
         shared = dest / "shared" / "data"
         shared.mkdir(parents=True)
         (shared / "conll2003").symlink_to(Path(corpus).resolve())
+    if published is not None:
+        paper = dest / "shared" / "data" / "paper"
+        paper.mkdir(parents=True)
+        (paper / "mtl_balanced.csv").symlink_to(Path(published).resolve())
     return root
 
 

@@ -49,7 +49,7 @@ DRY_RUNS = [
     # configfile, per-rule counts (the README states these)
     (
         None,
-        {"simulate": 23, "train": 23, "evaluate": 23, "aggregate": 1, "plot_figures": 1},
+        {"simulate": 5, "train": 5, "evaluate": 5, "aggregate": 1, "plot_figures": 1, "effects": 1},
     ),
     (
         "config/experiments/paper_balanced.yaml",
@@ -76,7 +76,13 @@ def test_dry_run_job_counts(configfile, expected, tiny_conll_dir, tmp_path):
 
 def check_dry_run(checkout, configfile, expected, corpus, tmp_path):
     """Dry-run ``checkout``'s workflow in a fresh copy: its outputs stay invisible."""
-    copy = workflow_copy(tmp_path / "dry", checkout=checkout, corpus=corpus)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    published = tmp_path / "published.csv"  # the dry run only needs the table to exist
+    published.write_text(
+        "n_tasks,n_tokens_per_task,n_tokens_total,mutual_info,alpha,fscore\n"
+        "2,1000,2000,0.13,0.6,0.0884\n"
+    )
+    copy = workflow_copy(tmp_path / "dry", checkout=checkout, corpus=corpus, published=published)
     args = ["-n", "--quiet", "rules"]
     if configfile:
         args += ["--configfile", configfile]
@@ -96,7 +102,8 @@ def test_readme_order_workflow_then_dry_runs(tiny_conll_dir, tmp_path):
     """
     checkout = workflow_copy(tmp_path / "user", corpus=tiny_conll_dir)
     default = yaml.safe_load((checkout / "config" / "config.yaml").read_text())
-    corpus = default["experiments"][default["run"][0]]["corpus"]
+    default_experiment = default["experiments"][default["run"][0]]
+    corpus = default_experiment["corpus"]
     tiny = {
         "run": ["tiny"],
         "experiments": {
@@ -106,9 +113,11 @@ def test_readme_order_workflow_then_dry_runs(tiny_conll_dir, tmp_path):
                     {"n_tasks": [2], "n_tokens_per_task": [300], "alpha": [0.99]},
                 ],
                 "seeds": [0],
-                "corpus": corpus,  # the default's corpus: its cache is what the dry runs reuse
+                # the default's protocol and corpus: its cache is what the dry runs reuse
+                "protocol": default_experiment.get("protocol", "default"),
+                "corpus": corpus,
                 "embeddings": {"dim": 8},
-                "model": {"preset": "default", "hidden": 8, "dense": [8]},
+                "model": {"hidden": 8, "dense": [8], "shared_dense": 1},
                 "train": {"epochs": 1},
             }
         },
