@@ -297,3 +297,35 @@ def test_against_the_paper_table(paper_csv):
         raw[raw["n_tasks"] == 1].groupby(["n_tokens_per_task", "alpha"]).ngroups
         - raw[raw["n_tasks"] == 1]["n_tokens_per_task"].nunique()
     )
+
+
+def test_comparison_effects_and_spearman():
+    from mtllaws.compare import comparison_effects, comparison_stats
+
+    rows = [  # n_tasks, n, alpha, published, ours mean, ours std
+        (1, 1000, 1.0, 0.06, 0.09, 0.01),
+        (1, 10000, 1.0, 0.69, 0.55, 0.02),
+        (2, 2000, 0.6, 0.20, 0.17, 0.03),
+        (2, 2000, 0.8, 0.26, 0.20, 0.01),
+        (2, 2000, 1.0, 0.41, 0.25, 0.04),
+        (3, 2000, 1.0, 0.45, 0.27, 0.01),
+        (5, 2000, 1.0, 0.55, 0.33, 0.02),
+    ]
+    merged = pd.DataFrame(rows, columns=["n_tasks", "n_tokens_per_task", "alpha",
+                                         "published_f1", "ours_f1_mean", "ours_f1_std"])
+    merged["ours_count"] = 2
+    eff = comparison_effects(merged)
+    assert eff["n_gain"]["ours"] == pytest.approx(0.46)
+    assert eff["n_gain"]["published"] == pytest.approx(0.63)
+    assert eff["n_gain"]["ours_std"] == pytest.approx(np.hypot(0.01, 0.02))
+    assert eff["ami_effect"]["where"] == "T = 2, n = 2000"
+    assert eff["ami_effect"]["ours"] == pytest.approx(0.08)
+    assert eff["ami_effect"]["ratio"] == pytest.approx(0.08 / 0.21)
+    assert (eff["t_effect"]["from"], eff["t_effect"]["to"]) == (2, 5)
+    assert eff["t_effect"]["published"] == pytest.approx(0.14)
+    stats = comparison_stats(merged)
+    assert stats["spearman_r"] == pytest.approx(1.0)  # same order on both sides
+    assert "Spearman r = 1.000" in stats["note"]
+    # one level of each: nothing to compute
+    assert comparison_effects(merged.iloc[[0, 2]]) == {
+        "n_gain": None, "ami_effect": None, "t_effect": None}

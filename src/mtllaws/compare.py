@@ -36,6 +36,7 @@ __all__ = [
     "read_published",
     "compare_summary",
     "comparison_stats",
+    "comparison_effects",
     "comparison_markdown",
     "plot_comparison",
     "write_comparison",
@@ -250,8 +251,9 @@ def comparison_stats(merged: pd.DataFrame) -> dict:
     Returns
     -------
     dict
-        ``n_matched``; ``pearson_r`` (None for fewer than 2 matches or constant
-        values); ``mean_abs_diff``, ``mean_diff`` (ours − published) and
+        ``n_matched``; ``pearson_r`` and ``spearman_r`` (None for fewer than 2
+        matches or constant values); ``effects`` (:func:`comparison_effects`);
+        ``mean_abs_diff``, ``mean_diff`` (ours − published) and
         ``rmse`` (None without matches); ``n_ours``, ``n_published`` and
         ``unmatched_ours`` when known; ``embeddings_source`` (the list of our vector
         sources); ``note``, a one-line summary.
@@ -260,16 +262,20 @@ def comparison_stats(merged: pd.DataFrame) -> dict:
     pub = merged["published_f1"].to_numpy(float)
     diff = ours - pub
     n = int(len(merged))
-    r = None
+    r = rho = None
     if n >= 2 and np.std(ours) > 0 and np.std(pub) > 0:
         r = float(np.corrcoef(ours, pub)[0, 1])
+        ranks_ours, ranks_pub = (pd.Series(x).rank().to_numpy() for x in (ours, pub))
+        rho = float(np.corrcoef(ranks_ours, ranks_pub)[0, 1])
     stats = {
         "n_matched": n,
         "pearson_r": r,
+        "spearman_r": rho,
         "mean_abs_diff": float(np.mean(np.abs(diff))) if n else None,
         "mean_diff": float(np.mean(diff)) if n else None,
         "rmse": float(np.sqrt(np.mean(diff**2))) if n else None,
     }
+    stats["effects"] = comparison_effects(merged)
     for key in ("n_ours", "n_published"):
         if key in merged.attrs:
             stats[key] = int(merged.attrs[key])
@@ -284,11 +290,98 @@ def comparison_stats(merged: pd.DataFrame) -> dict:
         stats["note"] = f"0 matching configurations{of}"
     else:
         rtext = "n/a" if r is None else f"{r:.3f}"
+        rhotext = "n/a" if rho is None else f"{rho:.3f}"
         stats["note"] = (
             f"{n} matching configuration{'s' if n != 1 else ''}{of}: Pearson r = {rtext}, "
-            f"mean |ours - published| = {stats['mean_abs_diff']:.4f}"
+            f"Spearman r = {rhotext}, mean |ours - published| = {stats['mean_abs_diff']:.4f}"
         )
     return stats
+
+
+def _effect(rows: pd.DataFrame, by: str, what: str, where: str) -> dict:
+    """High minus low ``by`` of ours and published F1 over ``rows`` (one row per level)."""
+    rows = rows.sort_values(by)
+    lo, hi = rows.iloc[0], rows.iloc[-1]
+    ours = float(hi["ours_f1_mean"] - lo["ours_f1_mean"])
+    std = float(np.hypot(np.nan_to_num(hi["ours_f1_std"]), np.nan_to_num(lo["ours_f1_std"])))
+    pub = float(hi["published_f1"] - lo["published_f1"])
+    return {
+        "what": what,
+        "where": where,
+        "from": float(lo[by]),
+        "to": float(hi[by]),
+        "ours": ours,
+        "ours_std": std,
+        "ours_count": int(min(hi["ours_count"], lo["ours_count"])),
+        "published": pub,
+        "ratio": ours / pub if pub else None,
+    }
+
+
+def comparison_effects(merged: pd.DataFrame) -> dict:
+    """The three effect sizes of the paper, ours beside the published, on matched rows.
+
+    * ``n_gain``: single-task F1 at the largest matched n minus at the smallest;
+    * ``ami_effect``: T = 2 F1 at the highest α minus at the lowest, at the n with the
+      most α levels;
+    * ``t_effect``: F1 at the largest T minus at the smallest T >= 2, at the (n, α)
+      with the most T levels.
+
+    Parameters
+    ----------
+    merged : pandas.DataFrame
+        The output of :func:`compare_summary`.
+
+    Returns
+    -------
+    dict
+        Per effect (None where fewer than two levels matched): ``what``, ``where``,
+        ``from``/``to`` (the levels), ``ours`` with ``ours_std`` (the seeds' spread of
+        the difference, their stds added in quadrature) and ``ours_count`` (seeds),
+        ``published`` and ``ratio`` (ours / published).
+    """
+    out: dict = {"n_gain": None, "ami_effect": None, "t_effect": None}
+    if merged.empty:
+        return out
+    stl = merged[merged["n_tasks"] == 1]
+    if stl["n_tokens_per_task"].nunique() >= 2:
+        out["n_gain"] = _effect(stl, "n_tokens_per_task", "STL F1, largest n - smallest n",
+                                "T = 1")
+    t2 = merged[merged["n_tasks"] == 2]
+    if len(t2):
+        levels = t2.groupby("n_tokens_per_task")["alpha"].nunique()
+        n = levels.idxmax()
+        if levels[n] >= 2:
+            out["ami_effect"] = _effect(t2[t2["n_tokens_per_task"] == n], "alpha",
+                                        "T = 2 F1, highest alpha - lowest alpha",
+                                        f"T = 2, n = {int(n)}")
+    mtl = merged[merged["n_tasks"] >= 2]
+    if len(mtl):
+        levels = mtl.groupby(["n_tokens_per_task", "alpha"])["n_tasks"].nunique()
+        key = levels.idxmax()
+        if levels[key] >= 2:
+            rows = mtl[(mtl["n_tokens_per_task"] == key[0]) & (mtl["alpha"] == key[1])]
+            out["t_effect"] = _effect(rows, "n_tasks", "F1, largest T - smallest T",
+                                      f"n = {int(key[0])}, alpha = {key[1]:g}")
+    return out
+
+
+def _effects_markdown(effects: dict) -> list[str]:
+    rows = [e for e in effects.values() if e]
+    if not rows:
+        return []
+    lines = [
+        "| effect | where | levels | ours (mean ± seeds' std) | published | ours / published |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in rows:
+        ratio = "" if e["ratio"] is None else f"{e['ratio']:.2f}"
+        lines.append(
+            f"| {e['what']} | {e['where']} | {e['from']:g} → {e['to']:g} | "
+            f"{e['ours']:+.3f} ± {e['ours_std']:.3f} ({e['ours_count']} seeds) | "
+            f"{e['published']:+.3f} | {ratio} |"
+        )
+    return lines + [""]
 
 
 def _md_cell(value) -> str:
@@ -320,6 +413,7 @@ def comparison_markdown(merged: pd.DataFrame, stats: dict, *, title: str | None 
     lines += [stats["note"] + ".", ""]
     sources = stats.get("embeddings_source") or [NO_SOURCE]
     lines += ["Our embeddings: " + "; ".join(f"`{x}`" for x in sources) + ".", ""]
+    lines += _effects_markdown(stats.get("effects") or comparison_effects(merged))
     unmatched = stats.get("unmatched_ours") or []
     if unmatched:
         shown = ", ".join(unmatched[:20]) + (" ..." if len(unmatched) > 20 else "")
