@@ -4,8 +4,6 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 # The package lives in src/: make it importable here and in every job, also in
 # conda environments, without requiring `pip install -e .`.
 SRC = str(Path(workflow.basedir, "src"))
@@ -17,9 +15,13 @@ os.environ.update(
 
 from mtllaws import grid as mtl_grid
 from mtllaws import pipeline
+from mtllaws import shards as mtl_shards
 from mtllaws.figures import figure_paths
 
-validate(config, schema="../schemas/config.schema.yaml")
+# One line naming the bad key (Snakemake's validate() prints the whole schema after it).
+pipeline.validate_config(
+    config, str(Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+)
 
 EXPERIMENTS = pipeline.check_config(config)
 PACKS = {
@@ -135,11 +137,51 @@ def get_checkpoint_dir(wildcards):
     return str(Path("results", wildcards.experiment, "checkpoints", wildcards.pack))
 
 
+def sweep_output(kind, template):
+    """Input function: a sweep output's path; a broken existing one stops the DAG.
+
+    A corrupt shard is reported (naming the file) before any job runs, so Snakemake
+    never deletes the outputs downstream of it first.
+    """
+
+    def path(wildcards):
+        return mtl_shards.check_shard(
+            template.format(experiment=wildcards.experiment, pack=wildcards.pack), kind
+        )
+
+    return path
+
+
+#: Every output of a pack's simulate, train and evaluate jobs, by kind.
+SWEEP_OUTPUTS = {
+    "simulate": "results/{experiment}/simulate/{pack}.parquet",
+    "model": "results/{experiment}/train/{pack}.pt",
+    "train": "results/{experiment}/train/{pack}.parquet",
+    "evaluate": "results/{experiment}/evaluate/{pack}.parquet",
+}
+
+
 def get_eval_shards(wildcards):
-    """Every evaluate shard of an experiment."""
+    """Every evaluate shard of an experiment (a broken one stops the DAG)."""
     return [
-        str(Path("results", wildcards.experiment, "evaluate", f"{pack}.parquet"))
+        mtl_shards.check_shard(
+            SWEEP_OUTPUTS["evaluate"].format(
+                experiment=wildcards.experiment, pack=pack
+            ),
+            "evaluate",
+        )
         for pack in PACKS[wildcards.experiment]
+    ]
+
+
+def get_upstream_shards(wildcards):
+    """The simulate, train and model outputs of every pack: a missing one is rebuilt."""
+    return [
+        mtl_shards.check_shard(
+            SWEEP_OUTPUTS[kind].format(experiment=wildcards.experiment, pack=pack), kind
+        )
+        for pack in PACKS[wildcards.experiment]
+        for kind in ("simulate", "model", "train")
     ]
 
 
