@@ -5,9 +5,6 @@ rule aggregate:
     """runs.parquet (one row per model) and summary.parquet (mean/std/count per configuration)."""
     input:
         shards=get_eval_shards,
-        # Not read: a deleted simulate/train output makes its pack rebuild, so that
-        # Snakemake and `mtllaws progress` agree on which points are done.
-        upstream=get_upstream_shards,
     output:
         # update(): Snakemake keeps the last good tables until this job succeeds and
         # restores them when it fails (instead of deleting them before it runs).

@@ -174,14 +174,18 @@ def get_eval_shards(wildcards):
     ]
 
 
-def get_upstream_shards(wildcards):
-    """The simulate, train and model outputs of every pack: a missing one is rebuilt."""
+def get_sweep_targets(experiment):
+    """Every simulate, model, train and evaluate output of an experiment.
+
+    Final targets: Snakemake rebuilds a deleted intermediate output only when it is
+    a target (not when the tables downstream are up to date), so Snakemake and
+    `mtllaws progress` agree on which points are done. The input functions of the
+    train, evaluate and aggregate rules check them before any job runs.
+    """
     return [
-        mtl_shards.check_shard(
-            SWEEP_OUTPUTS[kind].format(experiment=wildcards.experiment, pack=pack), kind
-        )
-        for pack in PACKS[wildcards.experiment]
-        for kind in ("simulate", "model", "train")
+        SWEEP_OUTPUTS[kind].format(experiment=experiment, pack=pack)
+        for pack in PACKS[experiment]
+        for kind in SWEEP_OUTPUTS
     ]
 
 
@@ -225,6 +229,7 @@ def get_final_targets():
     targets = []
     for name in config["run"]:
         folder = Path("results", name)
+        targets += get_sweep_targets(name)
         targets += [
             folder / "runs.parquet",
             folder / "summary.parquet",
