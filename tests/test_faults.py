@@ -16,7 +16,7 @@ from _snakemake import snakemake_command
 
 from mtllaws.pipeline import corpus_facts
 from mtllaws.progress import load_config, progress_table
-from mtllaws.shards import WALL_TIME_COLUMNS
+from mtllaws.shards import WALL_TIME_COLUMNS, write_parquet
 
 
 def tiny(corpus_dir: Path, **exp) -> dict:
@@ -207,6 +207,24 @@ def test_fault_injection(tiny_conll_dir, tmp_path):
         assert failures[0][2].startswith("evaluate: ") and "cannot write" in failures[0][2]
     finally:
         set_readonly(evaluate.parent, False)
+    fixed_rerun_matches()
+
+    # 5. The tables' folder takes no new file while aggregate reruns (a newer shard):
+    #    aggregate fails naming the table, and the last good tables stay (update()).
+    shard = pd.read_parquet(evaluate)  # new content (times only): Snakemake checksums inputs
+    shard["eval_time_s"] += 1.0
+    write_parquet(shard, evaluate)
+    before = snapshot(work)
+    set_readonly(evaluate.parent.parent, True)
+    try:
+        proc = snakemake(work, *tables(work))
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "cannot write results/f/" in output, output[-3000:]
+        assert "Restored previous version of results/f/runs.parquet" in output
+        assert snapshot(work) == before
+    finally:
+        set_readonly(evaluate.parent.parent, False)
     fixed_rerun_matches()
 
 
