@@ -27,3 +27,15 @@ def test_failure_keeps_old_file_and_leaves_no_temp(tmp_path):
         raise KeyboardInterrupt
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_unwritable_folder_names_the_file_and_the_fix(tmp_path):
+    # issue 19 item 4 (read-only results/): a file where the folder should be fails
+    # also for root, unlike chmod
+    (tmp_path / "results").write_text("not a folder")
+    target = tmp_path / "results" / "runs.parquet"
+    with pytest.raises(OSError) as info:
+        with atomic_path(target) as tmp:
+            tmp.write_text("x")
+    assert f"cannot write {target}" in str(info.value)
+    assert "make it writable" in str(info.value)

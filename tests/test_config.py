@@ -138,3 +138,161 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "epochs" in proc.stderr + proc.stdout
     assert not (tmp_path / "resources" / "corpus").exists()
+
+
+# ----------------------------------------------- issue 19 item 3: checked before any job
+def corpus_config(corpus_dir, **exp):
+    config = base_config()
+    config["experiments"]["e"].update({"corpus": {"name": "tiny", "dir": str(corpus_dir)}, **exp})
+    return validated(config)
+
+
+def test_alpha_below_one_over_c_is_refused(tiny_conll_dir):
+    config = corpus_config(
+        tiny_conll_dir, grid=[{"n_tasks": [2], "n_tokens_per_task": [100], "alpha": [0.1, 0.9]}]
+    )
+    with pytest.raises(ValueError, match=r"experiments\.e\.grid: alpha \[0\.1\] below 1/c = 1/5"):
+        check_config(config)
+
+
+def test_pinned_conll2003_download_is_known_before_it_is_downloaded(tmp_path):
+    config = base_config()
+    config["experiments"]["e"]["grid"] = [
+        {"n_tasks": [2], "n_tokens_per_task": [100], "alpha": [0.15]}
+    ]
+    with pytest.raises(ValueError, match="1/c = 1/5") as info:
+        check_config(validated(config), root=tmp_path)
+    assert "not downloaded yet" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("exp", "needle"),
+    [
+        (
+            {"grid": [{"n_tasks": [1, 30], "n_tokens_per_task": [10000], "alpha": [0.9]}]},
+            "configuration T30_n10000_a0.9 needs T*n = 30*10000 = 300000 training tokens "
+            "(disjoint slices)",
+        ),
+        (
+            {
+                "slices": "contiguous",
+                "grid": [{"n_tasks": [2], "n_tokens_per_task": [2000], "alpha": [0.9]}],
+            },
+            "needs T*n = 2*2000 = 4000 training tokens (contiguous slices)",
+        ),
+        (
+            {
+                "slices": "shared",
+                "grid": [{"n_tasks": [3], "n_tokens_per_task": [10000], "alpha": [0.9]}],
+            },
+            "needs n = 10000 training tokens (shared slices)",
+        ),
+        (
+            {
+                "mode": "unbalanced",
+                "grid": [{"n_tasks": [3], "n_ner": [100], "n_syn": [2000], "alpha": [0.9]}],
+            },
+            "needs n_ner + (T-1)*n_syn = 100 + 2*2000 = 4100 training tokens",
+        ),
+    ],
+    ids=["disjoint", "contiguous", "shared", "unbalanced"],
+)
+def test_grid_larger_than_the_corpus_is_refused(tiny_conll_dir, exp, needle):
+    with pytest.raises(ValueError) as info:
+        check_config(corpus_config(tiny_conll_dir, **exp))
+    assert needle in str(info.value)
+    assert "train.txt" in str(info.value)
+
+
+def test_corpus_size_comes_from_the_prepared_meta_when_no_file_is_there(tmp_path):
+    meta = tmp_path / "resources/corpus/gone/prepared/meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text('{"labels": ["O", "PER", "LOC"], "shapes": {"train_y": [500]}}')
+    config = base_config()
+    config["experiments"]["e"].update(
+        corpus={"name": "gone", "url": "file:///nowhere.zip", "sha256": {"train": ""}},
+        grid=[{"n_tasks": [2], "n_tokens_per_task": [300], "alpha": [0.5]}],
+    )
+    with pytest.raises(ValueError, match="T\\*n = 2\\*300 = 600 .* has 500 \\(from .*meta.json"):
+        check_config(validated(config), root=tmp_path)
+    config["experiments"]["e"]["grid"][0]["alpha"] = [0.3]
+    with pytest.raises(ValueError, match="1/c = 1/3"):
+        check_config(validated(config), root=tmp_path)
+
+
+def test_a_fitting_grid_passes(tiny_conll_dir):
+    assert set(check_config(corpus_config(tiny_conll_dir))) == {"e"}
+
+
+@pytest.mark.parametrize(
+    ("study", "needle"),
+    [
+        ({"name": "s", "features": ["n_tokens"]}, "column 'n_tokens' is not a column"),
+        ({"name": "s", "features": ["n"], "fixed": {"tasks": 2}}, "column 'tasks' is not"),
+        (
+            {"name": "s", "features": ["n"], "fixed": {"n_tasks": 3}},
+            "fixed n_tasks=3 matches no configuration of the grid; values of n_tasks: [1.0, 2.0]",
+        ),
+        (
+            {"name": "s", "features": ["n"], "fixed": {"n_tasks": 2, "alpha": 0.5}},
+            "fixed alpha=0.5 matches no configuration of the grid; values of alpha among the "
+            "configurations with n_tasks=2: [0.9]",
+        ),
+    ],
+)
+def test_studies_are_checked_against_the_grid(tmp_path, study, needle):
+    config = base_config()
+    config["experiments"]["e"]["studies"] = [study]
+    with pytest.raises(ValueError) as info:
+        check_config(validated(config), root=tmp_path)
+    assert "experiments.e.studies[0] ('s')" in str(info.value)
+    assert needle in str(info.value)
+
+
+def test_valid_studies_pass_also_with_ami_targets(tmp_path):
+    config = base_config()
+    exp = config["experiments"]["e"]
+    exp["grid"] = [{"n_tasks": [1, 2], "n_tokens_per_task": [100, 200], "ami": [0.3]}]
+    exp["studies"] = [
+        {"name": "a", "features": ["n", "ami", "test_f1_PER_mean"], "fixed": {"n_tasks": 2}},
+        {"name": "b", "features": ["T"], "fixed": {"n_tokens_per_task": 100, "alpha": 0.77}},
+    ]
+    assert set(check_config(validated(config), root=tmp_path)) == {"e"}
+
+
+def test_oversized_grid_stops_snakemake_before_any_job(tiny_conll_dir, tmp_path):
+    # issue 19 item 3: the issue's reproduction (T = 30, n = 10000) failed only in simulate
+    config = base_config()
+    config["experiments"]["e"].update(
+        corpus={"name": "tiny", "dir": str(tiny_conll_dir)},
+        grid=[{"n_tasks": [30], "n_tokens_per_task": [10000], "alpha": [0.9]}],
+    )
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        snakemake_command("--configfile", path, "--cores", "1", "--directory", tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "needs T*n = 30*10000 = 300000 training tokens" in proc.stderr + proc.stdout
+    assert not (tmp_path / "resources" / "corpus").exists()
+
+
+def test_unknown_key_is_located_in_one_line_before_any_job(tmp_path):
+    # issue 19 item 7: the location came after a 500-900-line schema dump
+    config = base_config()
+    config["experiments"]["e"]["train"] = {"epoch": 3}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        snakemake_command("--configfile", path, "--cores", "1", "--directory", tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = proc.stderr + proc.stdout
+    assert proc.returncode != 0
+    assert "config key experiments.e.train: Additional properties are not allowed" in output
+    assert len(output.splitlines()) < 40, output

@@ -80,6 +80,28 @@ def test_read_conll_missing_file(tmp_path):
         read_conll(tmp_path / "nope.txt")
 
 
+def test_non_utf8_file_names_file_line_and_fix(tmp_path):
+    # issue 19 item 7: a latin-1 corpus gave a bare UnicodeDecodeError
+    f = tmp_path / "latin.txt"
+    f.write_bytes("EU NNP B-NP B-ORG\nM\u00fcnchen NNP B-NP B-LOC\n".encode("latin-1"))
+    with pytest.raises(ValueError) as err:
+        read_conll(f)
+    assert f"{f}:2:" in str(err.value)
+    assert "not UTF-8" in str(err.value) and "iconv" in str(err.value)
+
+
+def test_non_breaking_space_inside_a_word_is_no_column_break(tmp_path):
+    # issue 19 item 9: "10\xa0000" was read as two columns
+    f = _write(tmp_path / "nbsp.txt", "EU NNP B-NP B-ORG\n10\u00a0000 CD I-NP O\n")
+    assert read_conll(f)[0].words == ["EU", "10\u00a0000"]
+
+
+def test_bom_and_crlf_still_parse(tmp_path):
+    f = tmp_path / "bom.txt"
+    f.write_bytes("\ufeffEU NNP B-NP B-ORG\r\nrejects VBZ B-VP O\r\n".encode())
+    assert read_conll(f) == [(["EU", "rejects"], ["B-ORG", "O"])]
+
+
 def test_to_iob2_converts_iob1():
     iob1 = ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG", "I-ORG", "O", "B-MISC"]
     assert to_iob2(iob1) == [

@@ -88,6 +88,59 @@ def test_missing_points_csv_names_path(tmp_path):
         expand_experiment("x", _exp([], points_csv=str(tmp_path / "nope.csv")))
 
 
+def test_repeated_seeds_are_refused_naming_the_key():
+    # issue 19 item 1: seeds [0, 0] trained twice, then evaluate crashed
+    with pytest.raises(ValueError, match=r"experiments\.e\.seeds lists seed\(s\) \[0\]"):
+        expand_experiment("e", _exp([{"n_tasks": [1], "n_tokens_per_task": [5]}], seeds=[0, 0]))
+
+
+def _csv(tmp_path, text, mode="balanced"):
+    table = tmp_path / "points.csv"
+    table.write_text(text)
+    return expand_experiment("p", _exp([], mode=mode, seeds=[0], points_csv=str(table)))
+
+
+def test_points_csv_of_single_task_rows_needs_no_level(tmp_path):
+    # issue 19 item 8: was "lacks column(s) [] and alpha or ami"
+    points = _csv(tmp_path, "n_tasks,n_tokens_per_task\n1,1000\n1,2000\n")
+    assert [p.point_id for p in points] == ["T1_n1000_s0", "T1_n2000_s0"]
+    points = _csv(tmp_path, "n_tasks,n_ner\n1,1000\n", mode="unbalanced")
+    assert [p.point_id for p in points] == ["T1_ner1000_s0"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # issue 19 item 8: alpha won silently over ami
+        ("n_tasks,n_tokens_per_task,alpha,ami\n2,10,0.5,0.3\n", "both an 'alpha' and an 'ami'"),
+        # issue 19 item 7: "could not convert string to float" named no file
+        ("n_tasks,n_tokens_per_task,alpha\n2,ten,0.5\n", "line 2, column 'n_tokens_per_task'"),
+        ("n_tasks,n_tokens_per_task,alpha\n2,10,high\n", "line 2, column 'alpha'"),
+        # issue 19 item 7: EmptyDataError named no file
+        ("", "is empty"),
+        ("n_tasks,n_tokens_per_task,alpha\n", "no rows"),
+        ("n_tasks,n_tokens_per_task\n2,10\n", "line 2: n_tasks = 2 needs"),
+        ("n_tasks,alpha\n2,0.5\n", r"lacks column\(s\) \['n_tokens_per_task'\]"),
+    ],
+)
+def test_bad_points_csv_names_the_file(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message) as info:
+        _csv(tmp_path, text)
+    assert "points.csv" in str(info.value)
+
+
+def test_relative_points_csv_is_read_from_root(tmp_path, monkeypatch):
+    # issue 19 item 9: progress --directory X read a relative points_csv from the cwd
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "points.csv").write_text("n_tasks,n_tokens_per_task\n1,50\n")
+    monkeypatch.chdir(tmp_path)
+    exp = _exp([], seeds=[0], points_csv="points.csv")
+    with pytest.raises(ValueError, match="does not exist"):
+        expand_experiment("p", exp)
+    points = expand_experiment("p", exp, root=tmp_path / "work")
+    assert [p.point_id for p in points] == ["T1_n50_s0"]
+
+
 def test_format_number():
     assert format_number(1000.0) == "1000"
     assert format_number(0.9) == "0.9"

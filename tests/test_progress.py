@@ -1,9 +1,12 @@
 """Tests of mtllaws.progress."""
 
+import pandas as pd
 import pytest
+import torch
 import yaml
 
 from mtllaws.progress import format_progress, load_config, progress_table
+from mtllaws.shards import RUN_COLUMNS, write_parquet
 
 
 def write_config(tmp_path, **exp):
@@ -22,27 +25,66 @@ def write_config(tmp_path, **exp):
     return path
 
 
+def write_pack(root, pack, *, skip=()):
+    """Whole outputs of one pack (simulate, model, train and evaluate), minus ``skip``."""
+    folder = root / "results" / "e"
+    if "simulate" not in skip:
+        write_parquet(
+            pd.DataFrame({"point_id": [pack], "token": [0], "label_0": [1]}),
+            folder / "simulate" / f"{pack}.parquet",
+            metadata={"mtllaws.tasks": "{}"},
+        )
+    if "model" not in skip:
+        (folder / "train").mkdir(parents=True, exist_ok=True)
+        torch.save({"states": {}}, folder / "train" / f"{pack}.pt")
+    if "train" not in skip:
+        write_parquet(
+            pd.DataFrame(
+                {"point_id": [pack], "train_loss": [[1.0]], "epochs_run": [1]}
+            ).assign(train_time_s=1.0),
+            folder / "train" / f"{pack}.parquet",
+        )
+    if "evaluate" not in skip:
+        row = {c: {"i": 1, "f": 1.0, "O": "x"}[k] for c, k in RUN_COLUMNS.items()}
+        write_parquet(pd.DataFrame([row]), folder / "evaluate" / f"{pack}.parquet")
+
+
 def test_counts_done_pending_failed(tmp_path):
     config = load_config([write_config(tmp_path)])
     assert progress_table(config, root=tmp_path).iloc[0].tolist() == ["e", 4, 0, 4, 0]
-    shard = tmp_path / "results/e/evaluate/T1_n100_s0.parquet"
-    shard.parent.mkdir(parents=True)
-    shard.write_bytes(b"x")
-    log = tmp_path / "logs/e/train/T2_n100_a0.9_s1.log"
-    log.parent.mkdir(parents=True)
-    log.write_text("Traceback (most recent call last):\n  boom\n")
-    ok_log = tmp_path / "logs/e/train/T2_n100_a0.9_s0.log"
-    ok_log.write_text("INFO trained\n")
+    write_pack(tmp_path, "T1_n100_s0")
+    write_pack(tmp_path, "T1_n100_s1")
+    # issue 19 item 4: a garbage evaluate shard counted as done
+    (tmp_path / "results/e/evaluate/T1_n100_s1.parquet").write_bytes(b"garbage")
+    # issue 19 item 4: a deleted train shard showed 100 %; Snakemake now rebuilds it
+    write_pack(tmp_path, "T2_n100_a0.9_s0", skip=("train",))
     table = progress_table(config, root=tmp_path)
     assert table.iloc[0].tolist() == ["e", 4, 1, 2, 1]
-    assert "25% done" in format_progress(table)
+    text = format_progress(table)
+    assert "25% done" in text
+    assert "failed e/T1_n100_s1: evaluate shard " in text
+    assert "T1_n100_s1.parquet is not a readable Parquet file" in text
+
+
+def test_failed_job_reports_the_first_line_of_its_error(tmp_path):
+    config = load_config([write_config(tmp_path)])
+    log = tmp_path / "logs/e/train/T2_n100_a0.9_s1.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        "2026 ERROR mtllaws: job failed: ValueError: grid point e/T2: too few tokens\n"
+        "Traceback (most recent call last):\n  File x\nValueError: grid point e/T2: too few"
+        " tokens\nsecond line\n"
+    )
+    table = progress_table(config, root=tmp_path)
+    assert table.iloc[0].tolist() == ["e", 4, 0, 3, 1]
+    assert table.attrs["failures"] == [
+        ("e", "T2_n100_a0.9_s1", "train: ValueError: grid point e/T2: too few tokens")
+    ]
 
 
 def test_packs_count_all_their_points(tmp_path):
     config = load_config([write_config(tmp_path, pack_seeds=True)])
-    shard = tmp_path / "results/e/evaluate/T2_n100_a0.9_sall.parquet"
-    shard.parent.mkdir(parents=True)
-    shard.write_bytes(b"x")
+    write_pack(tmp_path, "T2_n100_a0.9_sall")
     assert progress_table(config, root=tmp_path).iloc[0].tolist() == ["e", 4, 2, 2, 0]
 
 
@@ -68,3 +110,41 @@ def test_cli_progress(tmp_path, capsys):
     assert main(["progress", "--directory", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "e" in out and "0% done" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        # issue 19 item 6: 1125 lines of traceback and schema for one unknown key
+        (
+            "run: [e]\nexperiments:\n  e:\n    grid: [{n_tasks: [1], n_tokens_per_task: [5]}]\n"
+            "    train: {epoch: 3}\n",
+            "config key experiments.e.train: Additional properties are not allowed "
+            "('epoch' was unexpected)",
+        ),
+        ("run: [e\nx: 1\n", "config.yaml:2:2: not valid YAML"),
+        ("- run\n- e\n", "holds a list, not a mapping"),
+    ],
+)
+def test_cli_progress_bad_config_is_one_line(tmp_path, capsys, text, needle):
+    from mtllaws.cli import main
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(text)
+    assert main(["progress", "--directory", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_progress_reads_relative_points_csv_from_directory(tmp_path, capsys, monkeypatch):
+    # issue 19 item 9: a relative points_csv was read from the caller's directory
+    from mtllaws.cli import main
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "points.csv").write_text("n_tasks,n_tokens_per_task\n1,50\n1,60\n")
+    config = {"run": ["e"], "experiments": {"e": {"points_csv": "points.csv", "seeds": [0]}}}
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.chdir(tmp_path.parent)
+    assert main(["progress", "--directory", str(tmp_path)]) == 0
+    assert "e" in capsys.readouterr().out

@@ -414,6 +414,9 @@ def test_split_is_seeded_and_disjoint():
     assert not np.array_equal(split_indices(1002, seed=1)[1], test)
     with pytest.raises(ValueError, match="test_size must be in"):
         split_indices(10, test_size=1.5)
+    # issue 19 item 9: a 1-row test set gave R² = nan and exit status 0
+    with pytest.raises(ValueError, match="test set of 1 row; test R² needs at least 2"):
+        split_indices(12, test_size=0.1)
 
 
 def test_run_study_result_is_on_the_f1_scale_and_json_ready(planted, tmp_path):

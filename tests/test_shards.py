@@ -141,3 +141,37 @@ def test_csv_flattens_lists(tmp_path):
     write_csv(make_row(), path)
     text = path.read_text()
     assert "1;0.5" in text
+
+
+# ---------------------------------------------- issue 19 item 4: broken shards are named
+def test_shard_problem_names_broken_outputs(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+
+    from mtllaws.shards import check_shard, shard_problem
+
+    good = tmp_path / "tasks.parquet"
+    write_parquet(
+        pd.DataFrame({"point_id": ["p"], "token": [0], "label_0": [1]}),
+        good,
+        metadata={"mtllaws.tasks": "{}"},
+    )
+    assert shard_problem(good, "simulate") is None
+    assert check_shard(tmp_path / "absent.parquet", "simulate").endswith("absent.parquet")
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(good.read_bytes()[:-20])
+    assert "truncated.parquet is not a readable Parquet file" in shard_problem(
+        truncated, "simulate"
+    )
+    with pytest.raises(ShardError, match="truncated.parquet .*delete it and rerun"):
+        check_shard(truncated, "simulate")
+    bare = tmp_path / "bare.parquet"
+    pq.write_table(pa.table({"point_id": ["p"], "token": [0], "label_0": [1]}), bare)
+    assert "lacks its mtllaws.tasks metadata" in shard_problem(bare, "simulate")
+    assert "lacks column(s)" in shard_problem(bare, "evaluate")
+    model = tmp_path / "m.pt"
+    torch.save({"states": {}}, model)
+    assert shard_problem(model, "model") is None
+    model.write_bytes(b"garbage")
+    assert "m.pt is not a readable torch file" in shard_problem(model, "model")

@@ -265,7 +265,10 @@ def test_make_tasks_too_many_tokens(tiny):
         make_tasks(y, lengths, n_tasks=4, n_ner=n_total // 3, alphas=0.9, point="big")
     msg = str(err.value)
     assert msg.startswith("grid point big: ") and f"has only {n_total}" in msg
-    assert "n_ner + (T-1)*n_syn" in msg
+    # issue 19 item 3: a balanced grid got the unbalanced n_ner/n_syn wording
+    assert f"T*n = 4*{n_total // 3}" in msg and "n_syn" not in msg
+    with pytest.raises(ValueError, match=r"n_ner \+ \(T-1\)\*n_syn"):
+        make_tasks(y, lengths, n_tasks=3, n_ner=10, n_syn=n_total, alphas=0.9)
     with pytest.raises(ValueError, match=f"has only {n_total}"):
         make_tasks(y, lengths, n_tasks=2, n_ner=n_total + 1, alphas=0.9, slices="shared")
     # fits in tokens, but not once each slice drops the rest of its trimmed sentence

@@ -40,10 +40,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ------
     pathlib.Path
         Where to write.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be created or takes no new file; the message names
+        ``path`` and the fix.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"cannot write {path}: the folder {path.parent} does not take new files "
+            f"({exc.strerror}); make it writable (chmod u+w, chattr -i) or free space, "
+            "then rerun",
+        ) from exc
     os.close(fd)
     tmp = Path(tmp)
     try:

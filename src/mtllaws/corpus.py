@@ -55,6 +55,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,24 @@ class Sentence(NamedTuple):
 # --------------------------------------------------------------------------- reading
 
 
+#: The characters that separate columns (and are stripped from line ends).
+_BLANKS = " \t\r\n\f\v"
+_COLUMN_BREAK = re.compile(f"[{re.escape(_BLANKS)}]+")
+
+
+def _decode_line(raw: bytes, path: Path, lineno: int) -> str:
+    """One line of a corpus file as text (UTF-8, a BOM on line 1 dropped)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}:{lineno}: byte 0x{raw[exc.start]:02x} at column {exc.start + 1} is "
+            "not UTF-8; convert the file, e.g. iconv -f latin1 -t utf-8 (CoNLL-2003 from "
+            "the original scripts is latin-1)"
+        ) from None
+    return text[1:] if lineno == 1 and text.startswith("\ufeff") else text
+
+
 def _read(path: Path, tag_column: int, min_columns: int) -> tuple[list[Sentence], list[list[int]]]:
     """Parse a CoNLL file; also return the 1-based line number of every token."""
     path = Path(path)
@@ -127,9 +146,13 @@ def _read(path: Path, tag_column: int, min_columns: int) -> tuple[list[Sentence]
             line_numbers.append(lines)
             words, tags, lines = [], [], []
 
-    with open(path, encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            parts = line.split()
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = _decode_line(raw, path, lineno)
+            # Columns are separated by ASCII blanks only: a non-breaking space (or any
+            # other Unicode space) inside a word is part of the word.
+            line = line.strip(_BLANKS)
+            parts = _COLUMN_BREAK.split(line) if line else []
             if not parts:
                 flush()
                 continue

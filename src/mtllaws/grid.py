@@ -229,29 +229,79 @@ def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
 
 
 def _points_table(path: str | Path, mode: str, where: str) -> list[dict]:
-    """Read the blocks of a points table: one block per row."""
+    """Read the blocks of a points table: one block per row.
+
+    The rules are those of grid blocks: a row has ``n_tasks`` and the size columns
+    of its mode, and rows with ``n_tasks > 1`` need ``alpha`` or ``ami`` (a table
+    of single-task rows needs neither); a table with both columns is refused.
+    Every error names the file (and the line and column of a bad cell).
+    """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{where}: points_csv '{path}' does not exist; fix the path")
-    table = pd.read_csv(path)
-    keys = ["n_tasks", "n_tokens_per_task"] if mode == "balanced" else ["n_tasks", "n_ner", "n_syn"]
-    missing = [k for k in keys if k not in table.columns]
-    level = "alpha" if "alpha" in table.columns else "ami" if "ami" in table.columns else None
-    if missing or level is None:
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
         raise ValueError(
-            f"{where}: points_csv '{path}' lacks column(s) {missing or []}"
-            f"{'' if level else ' and alpha or ami'}; it needs {keys} and alpha or ami"
+            f"{where}: points_csv '{path}' is empty; give a header line and one row per "
+            "configuration, or set points_csv: ''"
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{where}: points_csv '{path}' is not a readable CSV ({exc})") from None
+    keys = ["n_tasks", "n_tokens_per_task"] if mode == "balanced" else ["n_tasks", "n_ner", "n_syn"]
+    if "alpha" in table.columns and "ami" in table.columns:
+        raise ValueError(
+            f"{where}: points_csv '{path}' has both an 'alpha' and an 'ami' column; "
+            "give one of them, as in a grid block (split the table in two experiments)"
         )
+    level = "alpha" if "alpha" in table.columns else "ami" if "ami" in table.columns else None
+    if mode == "unbalanced" and "n_syn" not in table.columns and "n_tasks" in table.columns:
+        keys = ["n_tasks", "n_ner"]  # single-task rows have no synthetic task
+    missing = [k for k in keys if k not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{where}: points_csv '{path}' lacks column(s) {missing}; it needs {keys} "
+            "and, for rows with n_tasks > 1, alpha or ami"
+        )
+    if table.empty:
+        raise ValueError(
+            f"{where}: points_csv '{path}' has a header but no rows; add configurations "
+            "or set points_csv: ''"
+        )
+    columns = [*keys, level] if level else keys
     blocks = []
-    for i, row in enumerate(table[[*keys, level]].itertuples(index=False), start=2):
-        block = dict(zip([*keys, level], row, strict=True))
-        if int(block["n_tasks"]) == 1:
-            block.pop(level)
+    for i, values in enumerate(table[columns].itertuples(index=False), start=2):
+        block = {}
+        for column, value in zip(columns, values, strict=True):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = float("nan")
+            if number != number:  # NaN: empty or text cell
+                if column == level and not isinstance(value, str):  # empty level cell
+                    block[column] = None
+                    continue
+                raise ValueError(
+                    f"{where}: points_csv '{path}' line {i}, column '{column}': "
+                    f"{value!r} is not a number; fix the cell"
+                )
+            block[column] = number
+        if level and block[level] is None:
+            del block[level]
+        if block.get("n_tasks") == 1:
+            block.pop(level, None)
+        elif level is None or level not in block:
+            raise ValueError(
+                f"{where}: points_csv '{path}' line {i}: n_tasks = {values[0]} needs the "
+                "synthetic tasks' alpha or ami; add the column or the cell"
+            )
         blocks.append((f"{where}: points_csv '{path}' line {i}", block))
     return blocks
 
 
-def expand_experiment(name: str, experiment: Mapping) -> list[GridPoint]:
+def expand_experiment(
+    name: str, experiment: Mapping, *, root: str | Path | None = None
+) -> list[GridPoint]:
     """List the grid points of one experiment, in a stable order.
 
     Parameters
@@ -261,6 +311,9 @@ def expand_experiment(name: str, experiment: Mapping) -> list[GridPoint]:
     experiment : mapping
         Its validated configuration: ``mode``, ``grid`` (list of blocks),
         ``points_csv`` and ``seeds``.
+    root : path-like, optional
+        The folder a relative ``points_csv`` is read from (the workflow's working
+        directory); the current directory when None.
 
     Returns
     -------
@@ -270,7 +323,8 @@ def expand_experiment(name: str, experiment: Mapping) -> list[GridPoint]:
     Raises
     ------
     ValueError
-        A block misses an axis, has an axis of the other mode, or a value out of range.
+        A block misses an axis, has an axis of the other mode, or a value out of range;
+        a seed is given twice.
     """
     mode = experiment.get("mode", "balanced")
     if mode not in ("balanced", "unbalanced"):
@@ -280,7 +334,10 @@ def expand_experiment(name: str, experiment: Mapping) -> list[GridPoint]:
         for i, block in enumerate(experiment.get("grid") or [])
     ]
     if experiment.get("points_csv"):
-        blocks += _points_table(experiment["points_csv"], mode, f"experiments.{name}")
+        table = Path(experiment["points_csv"])
+        if root is not None and not table.is_absolute():
+            table = Path(root) / table
+        blocks += _points_table(table, mode, f"experiments.{name}")
     if not blocks:
         raise ValueError(
             f"experiments.{name}: the grid is empty; give 'grid' blocks or a 'points_csv'"
@@ -289,6 +346,12 @@ def expand_experiment(name: str, experiment: Mapping) -> list[GridPoint]:
         _check_int(s, "seeds", f"experiments.{name}", 0)
         for s in _as_list(experiment, "seeds", f"experiments.{name}")
     ]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(
+            f"experiments.{name}.seeds lists seed(s) {repeated} more than once; every seed "
+            "trains each configuration once, so give each seed once"
+        )
     configs: dict[tuple, None] = {}
     for where, block in blocks:
         for config in _block_configs(block, mode, where):

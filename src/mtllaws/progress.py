@@ -1,9 +1,14 @@
 """How far each experiment of a config has come: done, pending and failed grid points.
 
-A grid point is *done* when the evaluate shard of its pack exists, *failed* when a
-log of its pack's simulate, train or evaluate job ends in a Python traceback and the
-shard is missing, and *pending* otherwise. The config is read and validated as
-Snakemake reads it (same schema, same defaults), so the counts match the workflow.
+A grid point is *done* when every output of its pack (simulate shard, model, train
+shard, evaluate shard) exists and passes :func:`mtllaws.shards.shard_problem`, the
+check the workflow makes before it builds anything, so Snakemake and this table agree.
+A point is *failed* when one of those outputs is broken (Snakemake refuses to run
+until it is deleted) or when the log of its pack's simulate, train or evaluate job
+records an error (:func:`mtllaws.logs.failure_line`); the table's
+``attrs["failures"]`` lists why. Every other point is *pending*. The config is read
+and validated as Snakemake reads it (same schema, same defaults), so the counts match
+the workflow.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import pandas as pd
 import yaml
 
 from mtllaws.grid import expand_experiment, group_packs
+from mtllaws.logs import failure_line
+from mtllaws.shards import shard_problem
 
-__all__ = ["SCHEMA", "load_config", "progress_table", "format_progress"]
+__all__ = ["SCHEMA", "load_config", "pack_state", "progress_table", "format_progress"]
 
 #: The workflow's config schema.
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -50,28 +57,88 @@ def load_config(paths: Sequence[str | os.PathLike], *, schema: str | os.PathLike
     -------
     dict
         The validated config.
+
+    Raises
+    ------
+    ValueError
+        One line naming the file (missing, not YAML, not a mapping) or the config
+        key that breaks the schema.
     """
-    from snakemake.utils import validate
+    from mtllaws.pipeline import validate_config
 
     config: dict = {}
     for path in paths:
         path = Path(path)
         if not path.exists():
             raise ValueError(f"config file {path} does not exist")
-        _merge(config, yaml.safe_load(path.read_text()) or {})
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ValueError(
+                f"config file {where}: not valid YAML ({problem}); fix the file"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"config file {path} is not UTF-8 text ({exc.reason})") from None
+        if data is None:
+            continue
+        if not isinstance(data, Mapping):
+            raise ValueError(
+                f"config file {path} holds a {type(data).__name__}, not a mapping of config "
+                "keys (run:, experiments:, ...); write it as 'key: value' lines"
+            )
+        _merge(config, data)
     from mtllaws.protocol import apply_protocols
 
     apply_protocols(config)
-    validate(config, str(schema))
+    validate_config(config, schema)
     return config
 
 
-def _failed(log_dir: Path, experiment: str, pack: str) -> bool:
+def _outputs(root: Path, experiment: str, pack: str) -> dict[str, Path]:
+    folder = root / "results" / experiment
+    return {
+        "simulate": folder / "simulate" / f"{pack}.parquet",
+        "model": folder / "train" / f"{pack}.pt",
+        "train": folder / "train" / f"{pack}.parquet",
+        "evaluate": folder / "evaluate" / f"{pack}.parquet",
+    }
+
+
+def pack_state(root: str | os.PathLike, experiment: str, pack: str) -> tuple[str, str | None]:
+    """The state of one pack: ``("done" | "pending" | "failed", why it failed)``.
+
+    Parameters
+    ----------
+    root : path-like
+        The workflow's working directory.
+    experiment, pack : str
+        The experiment and pack id.
+
+    Returns
+    -------
+    tuple
+        The state, and for ``failed`` the reason: a broken output's problem, or
+        ``<stage>: <first line of the error>`` from the job's log.
+    """
+    root = Path(root)
+    complete = True
+    for kind, path in _outputs(root, experiment, pack).items():
+        if not path.exists():
+            complete = False
+            continue
+        problem = shard_problem(path, kind)
+        if problem:
+            return "failed", problem
+    if complete:
+        return "done", None
     for stage in _STAGES:
-        log = log_dir / experiment / stage / f"{pack}.log"
-        if log.exists() and "Traceback (most recent call last)" in log.read_text(errors="replace"):
-            return True
-    return False
+        line = failure_line(root / "logs" / experiment / stage / f"{pack}.log")
+        if line:
+            return "failed", f"{stage}: {line}"
+    return "pending", None
 
 
 def progress_table(config: Mapping, *, root: str | os.PathLike = ".") -> pd.DataFrame:
@@ -82,37 +149,43 @@ def progress_table(config: Mapping, *, root: str | os.PathLike = ".") -> pd.Data
     config : mapping
         A validated config (:func:`load_config`).
     root : path-like
-        The workflow's working directory (holds ``results/`` and ``logs/``).
+        The workflow's working directory (holds ``results/`` and ``logs/``; a
+        relative ``points_csv`` is read from there).
 
     Returns
     -------
     pandas.DataFrame
         One row per experiment: ``experiment, points, done, pending, failed``.
+        ``attrs["failures"]`` lists ``(experiment, pack, reason)`` per failed pack.
     """
     root = Path(root)
-    rows = []
+    rows, failures = [], []
     for name in config["run"]:
         if name not in config["experiments"]:
             raise ValueError(f"config key 'run' names experiment '{name}', which is not defined")
         exp = config["experiments"][name]
         packs = group_packs(
-            expand_experiment(name, exp), seeds=exp["pack_seeds"], levels=exp["pack_levels"]
+            expand_experiment(name, exp, root=root),
+            seeds=exp["pack_seeds"],
+            levels=exp["pack_levels"],
         )
         counts = {"done": 0, "pending": 0, "failed": 0}
         for pack, points in packs.items():
-            if (root / "results" / name / "evaluate" / f"{pack}.parquet").exists():
-                state = "done"
-            elif _failed(root / "logs", name, pack):
-                state = "failed"
-            else:
-                state = "pending"
+            state, reason = pack_state(root, name, pack)
             counts[state] += len(points)
+            if reason:
+                failures.append((name, pack, reason))
         rows.append({"experiment": name, "points": sum(counts.values()), **counts})
-    return pd.DataFrame(rows, columns=["experiment", "points", "done", "pending", "failed"])
+    table = pd.DataFrame(rows, columns=["experiment", "points", "done", "pending", "failed"])
+    table.attrs["failures"] = failures
+    return table
 
 
 def format_progress(table: pd.DataFrame) -> str:
-    """The progress table as aligned text, with the done share in percent."""
+    """The progress table as aligned text, with the done share in percent.
+
+    Each failed pack follows on its own line: ``failed <experiment>/<pack>: <reason>``.
+    """
     lines = [f"{'experiment':<24} {'points':>8} {'done':>8} {'pending':>8} {'failed':>8}"]
     for row in table.itertuples(index=False):
         share = 100 * row.done / row.points if row.points else 0.0
@@ -120,4 +193,6 @@ def format_progress(table: pd.DataFrame) -> str:
             f"{row.experiment:<24} {row.points:>8} {row.done:>8} {row.pending:>8} "
             f"{row.failed:>8}  ({share:.0f}% done)"
         )
+    for experiment, pack, reason in table.attrs.get("failures", []):
+        lines.append(f"failed {experiment}/{pack}: {reason}")
     return "\n".join(lines)

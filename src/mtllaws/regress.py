@@ -329,6 +329,11 @@ def split_indices(n_rows: int, *, test_size: float = 0.1, seed: int = 0):
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be in (0, 1), got {test_size}")
     n_test = max(1, int(round(test_size * n_rows)))
+    if n_test < 2:  # R² of one row is undefined (nan): refuse instead of reporting it
+        raise ValueError(
+            f"test_size={test_size} of {n_rows} rows gives a test set of {n_test} row; "
+            "test R² needs at least 2: use more rows or a larger test_size"
+        )
     if n_test >= n_rows:
         raise ValueError(f"test_size={test_size} leaves no training rows out of {n_rows}")
     order = np.random.default_rng(seed).permutation(n_rows)

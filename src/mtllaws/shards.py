@@ -35,6 +35,9 @@ __all__ = [
     "collect_runs",
     "summarize",
     "ShardError",
+    "SHARD_KINDS",
+    "check_shard",
+    "shard_problem",
 ]
 
 #: Columns every evaluate shard has, with the kind of value (pandas dtype kind).
@@ -93,6 +96,92 @@ WALL_TIME_COLUMNS = ["wall_time_s", "train_time_s", "eval_time_s"]
 
 class ShardError(ValueError):
     """A shard is missing, unreadable, or does not follow the shard schema."""
+
+
+#: What each kind of sweep output must hold: Parquet columns (and metadata key), or
+#: for ``model`` a torch zip archive.
+SHARD_KINDS: dict[str, dict] = {
+    "simulate": {"columns": ["point_id", "token", "label_0"], "metadata": b"mtllaws.tasks"},
+    "train": {"columns": ["point_id", "train_loss", "epochs_run", "train_time_s"]},
+    "evaluate": {"columns": list(RUN_COLUMNS)},
+    "model": {},
+}
+
+_CHECKED: dict[tuple, str | None] = {}
+
+
+def shard_problem(path: str | os.PathLike, kind: str) -> str | None:
+    """What is wrong with an existing sweep output, or None when it is whole.
+
+    A cheap check, meant to run on every shard each time the workflow builds its
+    DAG: the Parquet footer (schema, row count, metadata) is read, not the data; a
+    model must be a readable zip archive (torch's format) with a ``data.pkl``.
+    Results are cached by path, size and modification time.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (it must exist).
+    kind : {"simulate", "train", "evaluate", "model"}
+        Which output it is (:data:`SHARD_KINDS`).
+
+    Returns
+    -------
+    str or None
+        A sentence naming the file, the problem and the fix.
+    """
+    path = Path(path)
+    if kind not in SHARD_KINDS:
+        raise ValueError(f"kind={kind!r}; use one of {sorted(SHARD_KINDS)}")
+    stat = path.stat()
+    key = (str(path.resolve()), kind, stat.st_size, stat.st_mtime_ns)
+    if key in _CHECKED:
+        return _CHECKED[key]
+    fix = "delete it and rerun the workflow to recreate it"
+    problem = None
+    if kind == "model":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in archive.namelist()):
+                    problem = f"{kind} output {path} is a zip archive but no torch file; {fix}"
+        except (OSError, zipfile.BadZipFile) as exc:
+            problem = f"{kind} output {path} is not a readable torch file ({exc}); {fix}"
+    else:
+        spec = SHARD_KINDS[kind]
+        try:
+            meta = pq.ParquetFile(path).metadata
+            names = meta.schema.to_arrow_schema().names
+            kv = meta.metadata or {}
+        except Exception as exc:  # pyarrow raises several types for corrupt files
+            problem = f"{kind} shard {path} is not a readable Parquet file ({exc}); {fix}"
+        else:
+            missing = [c for c in spec["columns"] if c not in names]
+            if missing:
+                problem = f"{kind} shard {path} lacks column(s) {missing}; {fix}"
+            elif meta.num_rows == 0:
+                problem = f"{kind} shard {path} has no rows; {fix}"
+            elif spec.get("metadata") and spec["metadata"] not in kv:
+                key_name = spec["metadata"].decode()
+                problem = f"{kind} shard {path} lacks its {key_name} metadata; {fix}"
+    _CHECKED[key] = problem
+    return problem
+
+
+def check_shard(path: str | os.PathLike, kind: str) -> str:
+    """Return ``path`` when it is missing (to be built) or whole; raise when it is broken.
+
+    Raises
+    ------
+    ShardError
+        The file exists but :func:`shard_problem` finds it broken.
+    """
+    if Path(path).exists():
+        problem = shard_problem(path, kind)
+        if problem:
+            raise ShardError(problem)
+    return str(path)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, *, metadata=None) -> None:

@@ -593,10 +593,12 @@ def make_tasks(
     sizes = [n_ner] + [n_syn] * n_syn_tasks
     need = max(sizes) if slices == "shared" else sum(sizes)
     if need > n_total:
-        formula = (
-            f"max(n_ner, n_syn) = max({n_ner}, {n_syn})" if slices == "shared"
-            else f"n_ner + (T-1)*n_syn = {n_ner} + {n_syn_tasks}*{n_syn}"
-        )
+        if n_syn == n_ner or not n_syn_tasks:  # balanced: the paper's T*n wording
+            formula = f"n = {n_ner}" if slices == "shared" else f"T*n = {n_tasks}*{n_ner}"
+        elif slices == "shared":
+            formula = f"max(n_ner, n_syn) = max({n_ner}, {n_syn})"
+        else:
+            formula = f"n_ner + (T-1)*n_syn = {n_ner} + {n_syn_tasks}*{n_syn}"
         raise ValueError(
             f"{where}needs {formula} = {need} training tokens ({slices} slices) but the "
             f"training split has only {n_total}; lower n_tasks or the tokens per task"

@@ -4,12 +4,14 @@
 rule aggregate:
     """runs.parquet (one row per model) and summary.parquet (mean/std/count per configuration)."""
     input:
-        get_eval_shards,
+        shards=get_eval_shards,
     output:
-        runs="results/{experiment}/runs.parquet",
-        summary="results/{experiment}/summary.parquet",
-        runs_csv="results/{experiment}/runs.csv",
-        summary_csv="results/{experiment}/summary.csv",
+        # update(): Snakemake keeps the last good tables until this job succeeds and
+        # restores them when it fails (instead of deleting them before it runs).
+        runs=update("results/{experiment}/runs.parquet"),
+        summary=update("results/{experiment}/summary.parquet"),
+        runs_csv=update("results/{experiment}/runs.csv"),
+        summary_csv=update("results/{experiment}/summary.csv"),
     log:
         "logs/{experiment}/aggregate.log",
     conda:

@@ -4,8 +4,6 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 # The package lives in src/: make it importable here and in every job, also in
 # conda environments, without requiring `pip install -e .`.
 SRC = str(Path(workflow.basedir, "src"))
@@ -18,12 +16,16 @@ os.environ.update(
 from mtllaws import corpus_source
 from mtllaws import grid as mtl_grid
 from mtllaws import pipeline
+from mtllaws import shards as mtl_shards
 from mtllaws.figures import figure_paths
 from mtllaws.protocol import apply_protocols
 
 # `protocol: published` fills in its keys before the schema's defaults (explicit keys win)
 apply_protocols(config)
-validate(config, schema="../schemas/config.schema.yaml")
+# One line naming the bad key (Snakemake's validate() prints the whole schema after it).
+pipeline.validate_config(
+    config, str(Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+)
 
 EXPERIMENTS = pipeline.check_config(config)
 PACKS = {
@@ -164,11 +166,55 @@ def get_checkpoint_dir(wildcards):
     return str(Path("results", wildcards.experiment, "checkpoints", wildcards.pack))
 
 
+def sweep_output(kind, template):
+    """Input function: a sweep output's path; a broken existing one stops the DAG.
+
+    A corrupt shard is reported (naming the file) before any job runs, so Snakemake
+    never deletes the outputs downstream of it first.
+    """
+
+    def path(wildcards):
+        return mtl_shards.check_shard(
+            template.format(experiment=wildcards.experiment, pack=wildcards.pack), kind
+        )
+
+    return path
+
+
+#: Every output of a pack's simulate, train and evaluate jobs, by kind.
+SWEEP_OUTPUTS = {
+    "simulate": "results/{experiment}/simulate/{pack}.parquet",
+    "model": "results/{experiment}/train/{pack}.pt",
+    "train": "results/{experiment}/train/{pack}.parquet",
+    "evaluate": "results/{experiment}/evaluate/{pack}.parquet",
+}
+
+
 def get_eval_shards(wildcards):
-    """Every evaluate shard of an experiment."""
+    """Every evaluate shard of an experiment (a broken one stops the DAG)."""
     return [
-        str(Path("results", wildcards.experiment, "evaluate", f"{pack}.parquet"))
+        mtl_shards.check_shard(
+            SWEEP_OUTPUTS["evaluate"].format(
+                experiment=wildcards.experiment, pack=pack
+            ),
+            "evaluate",
+        )
         for pack in PACKS[wildcards.experiment]
+    ]
+
+
+def get_sweep_targets(experiment):
+    """Every simulate, model, train and evaluate output of an experiment.
+
+    Final targets: Snakemake rebuilds a deleted intermediate output only when it is
+    a target (not when the tables downstream are up to date), so Snakemake and
+    `mtllaws progress` agree on which points are done. The input functions of the
+    train, evaluate and aggregate rules check them before any job runs.
+    """
+    return [
+        SWEEP_OUTPUTS[kind].format(experiment=experiment, pack=pack)
+        for pack in PACKS[experiment]
+        for kind in SWEEP_OUTPUTS
     ]
 
 
@@ -217,6 +263,7 @@ def get_final_targets():
     targets = []
     for name in config["run"]:
         folder = Path("results", name)
+        targets += get_sweep_targets(name)
         targets += [
             folder / "runs.parquet",
             folder / "summary.parquet",

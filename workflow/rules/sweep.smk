@@ -25,7 +25,7 @@ rule train:
     input:
         corpus=get_prepared_corpus,
         embeddings=get_embeddings,
-        tasks="results/{experiment}/simulate/{pack}.parquet",
+        tasks=sweep_output("simulate", SWEEP_OUTPUTS["simulate"]),
     output:
         model="results/{experiment}/train/{pack}.pt",
         shard="results/{experiment}/train/{pack}.parquet",
@@ -51,9 +51,9 @@ rule evaluate:
     input:
         corpus=get_prepared_corpus,
         embeddings=get_embeddings,
-        tasks="results/{experiment}/simulate/{pack}.parquet",
-        model="results/{experiment}/train/{pack}.pt",
-        train="results/{experiment}/train/{pack}.parquet",
+        tasks=sweep_output("simulate", SWEEP_OUTPUTS["simulate"]),
+        model=sweep_output("model", SWEEP_OUTPUTS["model"]),
+        train=sweep_output("train", SWEEP_OUTPUTS["train"]),
     output:
         "results/{experiment}/evaluate/{pack}.parquet",
     log:

@@ -9,7 +9,7 @@ if __name__ == "__main__":
     configure_logging(snakemake.log[0])  # noqa: F821
     out = snakemake.output  # noqa: F821
     aggregate(
-        list(snakemake.input),  # noqa: F821
+        list(snakemake.input.shards),  # noqa: F821
         runs=out.runs,
         summary=out.summary,
         runs_csv=out.runs_csv,
