@@ -418,11 +418,15 @@ def test_split_is_seeded_and_disjoint():
 
 def test_run_study_result_is_on_the_f1_scale_and_json_ready(planted, tmp_path):
     spec = {"name": "f_n_ami", "features": ["n", "mutual_info"], "fixed": {"T": 4}}
-    result = run_study(planted, spec, engine="sparse", seeds=[0, 1], split="per_seed")
+    result = run_study(
+        planted, spec, engine="sparse", seeds=[0, 1], split="per_seed", test_size=0.2
+    )
     json.dumps(result)  # serialisable
     assert result["variables"] == {"n": "n_tokens_per_task", "AMI": "mutual_info"}
     assert result["fixed"] == {"n_tasks": 4.0}
-    assert result["n_rows"] == 90 and result["n_test"] == 9
+    # 90 configurations: a 0.2 split tests on 18 (>= 10), so there is a held-out split.
+    assert result["n_rows"] == 90 and result["n_configurations"] == 90
+    assert result["n_test"] == 18 and result["validation"]["holdout"]
     assert [s["seed"] for s in result["seeds"]] == [0, 1]
     assert result["n_train"] + result["n_test"] == result["n_rows"]
     rows = select_study_rows(planted, spec, min_rows=1)
