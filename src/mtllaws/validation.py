@@ -39,6 +39,7 @@ __all__ = [
     "grouped_kfold",
     "r2_score",
     "rmse",
+    "study_configuration_counts",
     "validation_plan",
 ]
 
@@ -205,3 +206,55 @@ def rmse(y, pred) -> float | None:
     """Root mean squared error; None when a prediction is not finite."""
     diff = np.asarray(y, dtype=float) - np.asarray(pred, dtype=float)
     return float(np.sqrt(np.mean(diff**2))) if np.all(np.isfinite(diff)) else None
+
+
+def study_configuration_counts(configs: pd.DataFrame, study: dict) -> tuple[int, dict] | None:
+    """Count a study's configurations in a table of grid configurations, before any job runs.
+
+    Parameters
+    ----------
+    configs : pandas.DataFrame
+        One row per configuration of the grid, with its axes as columns
+        (``n_tasks``, ``n_tokens_per_task``, ``n_ner``, ``n_syn``, ``alpha`` ...).
+    study : dict
+        A study: ``fixed`` (column -> value, list or ``{min, max}``) and
+        ``extrapolate`` (column -> threshold).
+
+    Returns
+    -------
+    (int, dict) or None
+        The number of configurations the study selects and, per extrapolation axis
+        that is a grid axis, ``(n_below, n_above)``; None when a ``fixed`` column is
+        only known after the run (a measured AMI), so the count is checked then.
+    """
+    from mtllaws.regress import resolve_column
+
+    mask = np.ones(len(configs), dtype=bool)
+    for key, value in (study.get("fixed") or {}).items():
+        try:
+            column = resolve_column(configs, key)
+        except ValueError:
+            return None
+        values = pd.to_numeric(configs[column], errors="coerce").to_numpy(dtype=float)
+        if isinstance(value, dict):
+            lo, hi = float(value.get("min", -np.inf)), float(value.get("max", np.inf))
+            with np.errstate(invalid="ignore"):
+                hit = (values >= lo) & (values <= hi)
+        else:
+            wanted = value if isinstance(value, list | tuple) else [value]
+            hit = np.zeros(len(values), dtype=bool)
+            for v in wanted:
+                hit |= np.isclose(values, float(v), rtol=1e-9, atol=1e-12)
+        mask &= hit
+    chosen = configs[mask]
+    axes = {}
+    for key, threshold in (study.get("extrapolate") or {}).items():
+        try:
+            column = resolve_column(chosen, key)
+        except ValueError:
+            continue
+        values = pd.to_numeric(chosen[column], errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(values).any():
+            continue  # not a grid axis here (e.g. a measured AMI): checked after the run
+        axes[column] = (int(np.sum(values <= threshold)), int(np.sum(values > threshold)))
+    return int(mask.sum()), axes

@@ -18,6 +18,7 @@ os.environ.update(
 from mtllaws import grid as mtl_grid
 from mtllaws import pipeline
 from mtllaws.figures import figure_paths
+from mtllaws.regress import ENGINES
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -47,7 +48,7 @@ wildcard_constraints:
     pack="T[0-9]+_[A-Za-z0-9_.]+",
     corpus="[A-Za-z0-9_.]+",
     embedding="[A-Za-z0-9_.]+",
-    engine="gplearn|sparse",
+    engine="|".join(ENGINES),
     study="[A-Za-z0-9_]+",
 
 
