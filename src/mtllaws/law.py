@@ -175,9 +175,16 @@ def applicable(family: LawFamily, symbols, constants=None) -> bool:
     return variables <= set(symbols) | set(constants or {}) and bool(variables & set(symbols))
 
 
+def _number(value) -> sp.Number:
+    value = float(value)
+    return sp.Integer(int(value)) if value.is_integer() else sp.Float(value)
+
+
 def substitute(family: LawFamily, constants: dict) -> LawFamily:
     """The family with variables replaced by fixed values; parameters that drop out removed."""
-    subs = {s: sp.Float(constants[s.name]) for s in family.expr.free_symbols if s.name in constants}
+    subs = {
+        s: _number(constants[s.name]) for s in family.expr.free_symbols if s.name in constants
+    }
     if not subs:
         return family
     expr = family.expr.xreplace(subs)
