@@ -75,6 +75,7 @@ def test_validation_plan_holdout_cv_only_and_refusal():
         validation_plan("s", 34, extrapolate={"n_tasks": (30, 4)})
 
 
+@pytest.mark.slow
 def test_small_study_reports_cv_only_and_tiny_study_is_refused():
     table = paper_like()
     results = run_studies(
