@@ -142,11 +142,18 @@ _SYMBOLS = {
 
 #: The balanced studies on the paper's published table (reference values chosen
 #: where that table has the most rows); usable with the workflow's summary too.
+#: f_all is fitted on the MTL rows (T >= 2: single-task rows have no AMI) and
+#: extrapolated in T, n and AMI (issue 15).
 PAPER_BALANCED_STUDIES = (
     {"name": "f_n", "features": ["n"], "fixed": {"n_tasks": 2, "alpha": 0.98}},
     {"name": "f_ami", "features": ["ami"], "fixed": {"n_tasks": 2, "n_tokens_per_task": 1000}},
     {"name": "f_T", "features": ["T"], "fixed": {"n_tokens_per_task": 1000, "alpha": 0.9}},
-    {"name": "f_all", "features": ["n", "ami", "T"]},
+    {
+        "name": "f_all",
+        "features": ["n", "ami", "T"],
+        "fixed": {"n_tasks": {"min": 2}},
+        "extrapolate": {"T": 5, "n": 10000, "ami": 0.7},
+    },
 )
 
 _STUDY_KEYS = {"name", "features", "fixed", "target", "extrapolate"}
@@ -787,6 +794,9 @@ def _assemble(plan: dict, records: list[dict], summaries: list[dict]) -> dict:
         "seeds": per_seed,
         "agreement": {"structure": best["structure"], "n_agree": top, "n_seeds": len(records)},
         "predictions": {
+            "configurations": {
+                f: data["X"][:, j].tolist() for j, f in enumerate(data["features"])
+            },
             "measured": data["y"].tolist(),
             "predicted": best["predicted"],
             "subset": subset.tolist(),
