@@ -43,7 +43,15 @@ def test_defaults_are_filled():
     assert exp["model"]["preset"] == "default"
     assert exp["corpus"]["window"] == 3
     assert exp["grid"][0]["ami"] is None
-    assert config["regress"]["engines"] == ["gplearn", "sparse"]
+    assert config["regress"]["engines"] == ["gplearn", "sparse", "law"]
+    assert config["regress"]["bootstrap"] == 100 and config["regress"]["cv_repeats"] == 2
+
+
+def test_schema_engine_default_names_registered_engines():
+    from mtllaws.regress import ENGINES
+
+    config = validated(base_config())
+    assert set(config["regress"]["engines"]) <= set(ENGINES)
 
 
 def test_every_schema_key_has_description_and_default():
@@ -93,7 +101,6 @@ BAD = [
         lambda c: c["experiments"]["e"].update(studies=[{"name": "s"}]),
         "features",
     ),
-    ("regress engine enum", lambda c: c.update(regress={"engines": ["pysr"]}), "pysr"),
     ("run is a list", lambda c: c.update(run="e"), "'e'"),
 ]
 
@@ -105,6 +112,14 @@ def test_schema_rejects(name, mutate, needle):
     with pytest.raises(WorkflowError) as info:
         validate(config, SCHEMA)
     assert needle in str(info.value)
+
+
+def test_unknown_engine_is_refused_by_the_config_check():
+    # The schema takes any name; check_config compares it with mtllaws.regress.ENGINES.
+    config = validated(base_config())
+    config["regress"]["engines"] = ["sparse", "pysr"]
+    with pytest.raises(ValueError, match=r"regress.engines names unknown engine\(s\) \['pysr'\]"):
+        check_config(config)
 
 
 def test_run_must_name_defined_experiments():

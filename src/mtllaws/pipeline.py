@@ -54,6 +54,7 @@ __all__ = [
     "train_pack",
     "evaluate_pack",
     "collect_study_results",
+    "check_regress_config",
 ]
 
 #: The corpus files every corpus folder holds, by split name.
@@ -368,6 +369,7 @@ def check_config(config: Mapping, *, root: str | os.PathLike = ".") -> dict[str,
         else:
             _check_grid_fits(name, exp, points, facts[corpus["name"]])
         _check_studies(name, exp, points)
+    check_regress_config(config, experiments)
     return experiments
 
 
@@ -1009,3 +1011,52 @@ def collect_study_results(paths: Sequence[str | os.PathLike]) -> list[dict]:
                 f"cannot read study results {path}: {exc}; rerun its regress job"
             ) from exc
     return results
+
+
+def check_regress_config(config: Mapping, experiments: Mapping) -> None:
+    """Check the regression engines and every study's configuration count before any job.
+
+    The engine names must be keys of :data:`mtllaws.regress.ENGINES`; each study
+    of a run experiment must select enough configurations of the grid for an
+    honest validation (:func:`mtllaws.validation.validation_plan`), and each
+    extrapolation axis enough on both sides of its threshold.
+
+    Raises
+    ------
+    ValueError
+        Naming the config key, the study and the count.
+    """
+    from mtllaws.grid import expand_experiment
+    from mtllaws.regress import ENGINES
+    from mtllaws.validation import study_configuration_counts, validation_plan
+
+    regress = config.get("regress") or {}
+    unknown = [e for e in regress.get("engines", []) if e not in ENGINES]
+    if unknown:
+        raise ValueError(
+            f"config key regress.engines names unknown engine(s) {unknown}; use {tuple(ENGINES)}"
+        )
+    for name, exp in experiments.items():
+        if not exp.get("studies"):
+            continue
+        seen, rows = set(), []
+        for point in expand_experiment(name, exp):
+            if point.config_id not in seen:
+                seen.add(point.config_id)
+                rows.append(point.record())
+        configs = pd.DataFrame(rows)
+        for study in exp["studies"]:
+            counted = study_configuration_counts(configs, study)
+            if counted is None:
+                continue
+            n_configs, axes = counted
+            try:
+                validation_plan(
+                    study["name"],
+                    n_configs,
+                    test_size=float(regress.get("test_size", 0.1)),
+                    cv=int(regress.get("cv", 5)),
+                    extrapolate=axes,
+                )
+            except ValueError as err:
+                raise ValueError(f"experiments.{name}.studies: {err}") from None

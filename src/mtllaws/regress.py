@@ -45,20 +45,37 @@ import numpy as np
 import pandas as pd
 
 from mtllaws.regress_output import (
+    comparison_table,
+    formulas_document,
     latex_table,
+    law_card,
+    law_cards_markdown,
     markdown_table,
     plot_study,
     write_json,
     write_study_outputs,
     write_tables,
 )
+from mtllaws.validation import (
+    MIN_TEST_CONFIGS,
+    configuration_means,
+    extrapolation_split,
+    r2_score,
+    rmse,
+    validation_plan,
+)
 
 __all__ = [
     "ALIASES",
     "ENGINES",
+    "InsufficientDataError",
     "MIN_ROWS",
     "PAPER_BALANCED_STUDIES",
+    "comparison_table",
+    "formulas_document",
     "latex_table",
+    "law_card",
+    "law_cards_markdown",
     "make_engine",
     "markdown_table",
     "plot_study",
@@ -79,8 +96,28 @@ logger = logging.getLogger(__name__)
 #: Fewest rows a study may have.
 MIN_ROWS = 20
 
-#: Engines accepted by :func:`make_engine`.
-ENGINES = ("gplearn", "sparse")
+#: The one engine registry: name -> ``estimator`` ("module:Class"), ``help``,
+#: ``bootstrap_params`` (lighter settings for the bootstrap resamples) and ``scaled``
+#: (the estimator takes ``target_scale``). The CLI's choices, the workflow's
+#: ``engine`` wildcard and the config check read the names from here.
+ENGINES: dict[str, dict] = {
+    "gplearn": {
+        "estimator": "mtllaws.gp:GPRegressor",
+        "help": "genetic programming with the paper's settings",
+        "bootstrap_params": {"population_size": 200, "generations": 5},
+    },
+    "sparse": {
+        "estimator": "mtllaws.sparse:SparseLibraryRegressor",
+        "help": "sparse sums of the paper's operators (the stronger engine)",
+        "bootstrap_params": {"max_subsets": 20_000, "beam_width": 50},
+    },
+    "law": {
+        "estimator": "mtllaws.law:LawRegressor",
+        "help": "parametric law families (mtllaws.law) by nonlinear least squares",
+        "bootstrap_params": {"n_restarts": 1},
+        "scaled": True,
+    },
+}
 
 #: Alias -> columns it stands for, in order of preference. Any member of a group
 #: also resolves to the first member present in the table.
@@ -105,14 +142,21 @@ _SYMBOLS = {
 
 #: The balanced studies on the paper's published table (reference values chosen
 #: where that table has the most rows); usable with the workflow's summary too.
+#: f_all is fitted on the MTL rows (T >= 2: single-task rows have no AMI) and
+#: extrapolated in T, n and AMI (issue 15).
 PAPER_BALANCED_STUDIES = (
     {"name": "f_n", "features": ["n"], "fixed": {"n_tasks": 2, "alpha": 0.98}},
     {"name": "f_ami", "features": ["ami"], "fixed": {"n_tasks": 2, "n_tokens_per_task": 1000}},
     {"name": "f_T", "features": ["T"], "fixed": {"n_tokens_per_task": 1000, "alpha": 0.9}},
-    {"name": "f_all", "features": ["n", "ami", "T"]},
+    {
+        "name": "f_all",
+        "features": ["n", "ami", "T"],
+        "fixed": {"n_tasks": {"min": 2}},
+        "extrapolate": {"T": 5, "n": 10000, "ami": 0.7},
+    },
 )
 
-_STUDY_KEYS = {"name", "features", "fixed", "target"}
+_STUDY_KEYS = {"name", "features", "fixed", "target", "extrapolate"}
 
 
 # ---------------------------------------------------------------- tables
@@ -218,12 +262,40 @@ def _check_spec(spec) -> dict:
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
     name = spec.get("name") or "f_" + "_".join(str(f) for f in features)
+    extrapolate = spec.get("extrapolate") or {}
+    if not isinstance(extrapolate, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in extrapolate.values()
+    ):
+        raise ValueError(
+            f"study {name!r}: extrapolate must map columns to numeric thresholds "
+            f"(fit on <= threshold, predict above), got {extrapolate!r}"
+        )
     return {
         "name": str(name),
         "features": [str(f) for f in features],
         "fixed": dict(spec.get("fixed") or {}),
         "target": spec.get("target"),
+        "extrapolate": {str(k): float(v) for k, v in extrapolate.items()},
     }
+
+
+def _range_hit(values, bounds: dict, study: str, key: str):
+    """Rows whose value lies in ``{"min": a, "max": b}`` (either bound optional)."""
+    unknown = set(bounds) - {"min", "max"}
+    if unknown or not bounds:
+        raise ValueError(
+            f"study {study!r}: fixed {key}={bounds!r}: a range takes the keys min and/or max"
+        )
+    try:
+        lo = float(bounds.get("min", -np.inf))
+        hi = float(bounds.get("max", np.inf))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"study {study!r}: fixed {key}={bounds!r} bounds must be numbers"
+        ) from None
+    with np.errstate(invalid="ignore"):
+        hit = (values >= lo) & (values <= hi)
+    return hit, f"[{lo:g}, {hi:g}]"
 
 
 def select_study_rows(
@@ -265,6 +337,17 @@ def select_study_rows(
         column = resolve_column(table, key)
         # Rows where the column is missing (alpha of a single-task row) just do not match.
         values = _numeric_column(table[mask], column, name, allow_nan=True)
+        if isinstance(value, dict):
+            hit, text = _range_hit(values, value, name, key)
+            if not hit.any():
+                raise ValueError(
+                    f"study {name!r}: fixed {column}={text} selects no rows; values of "
+                    f"{column}: {sorted(set(np.round(values[np.isfinite(values)], 10).tolist()))}"
+                )
+            mask[np.flatnonzero(mask)[~hit]] = False
+            fixed[column] = {k: float(v) for k, v in value.items()}
+            chosen.append(f"{column}={text}")
+            continue
         # A list keeps the rows whose value is any of its items (e.g. n_tasks: [2, 3]).
         listed = isinstance(value, list | tuple)
         try:
@@ -306,12 +389,22 @@ def select_study_rows(
     symbols = [variable_symbol(f) for f in features]
     if len(set(symbols)) != len(symbols):
         symbols = [re.sub(r"\W", "_", f) for f in features]
+    extrapolate = {}
+    for key, threshold in spec["extrapolate"].items():
+        column = resolve_column(table, key)
+        if column not in features:
+            raise ValueError(
+                f"study {name!r}: extrapolate names {key!r} ({column}), which is not one of its "
+                f"features {features}; extrapolate along a feature"
+            )
+        extrapolate[column] = threshold
     return {
         "name": name,
         "features": features,
         "symbols": symbols,
         "target": target_col,
         "fixed": fixed,
+        "extrapolate": extrapolate,
         "X": X,
         "y": y,
         "rows": list(rows.index),
@@ -346,7 +439,8 @@ def make_engine(engine: str, *, seed: int, feature_names, **params):
 
     Parameters
     ----------
-    engine : {"gplearn", "sparse"}
+    engine : str
+        A name of :data:`ENGINES`.
     seed : int
         ``random_state`` of the engine.
     feature_names : sequence of str
@@ -355,22 +449,17 @@ def make_engine(engine: str, *, seed: int, feature_names, **params):
         Estimator parameters (:class:`mtllaws.gp.GPRegressor` or
         :class:`mtllaws.sparse.SparseLibraryRegressor`).
     """
-    if engine == "gplearn":
-        from mtllaws.gp import GPRegressor as cls
-    elif engine == "sparse":
-        from mtllaws.sparse import SparseLibraryRegressor as cls
-    else:
-        raise ValueError(f"engine {engine!r} is unknown; use one of {ENGINES}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is unknown; use one of {tuple(ENGINES)}")
+    import importlib
+
+    module, name = ENGINES[engine]["estimator"].split(":")
+    cls = getattr(importlib.import_module(module), name)
     valid = set(cls().get_params()) - {"random_state", "feature_names"}
     unknown = sorted(set(params) - valid)
     if unknown:
         raise ValueError(f"engine {engine!r} has no parameter(s) {unknown}; valid: {sorted(valid)}")
     return cls(random_state=seed, feature_names=list(feature_names), **params)
-
-
-def _r2(y, pred) -> float:
-    ss = float(np.sum((y - np.mean(y)) ** 2))
-    return float(1.0 - np.sum((y - pred) ** 2) / ss) if ss > 0 else float("nan")
 
 
 def _fit_seed(engine, seed, data, train, test, scale, params, domain):
@@ -384,25 +473,29 @@ def _fit_seed(engine, seed, data, train, test, scale, params, domain):
     )
 
     start, cpu_start = time.perf_counter(), time.process_time()
+    if ENGINES[engine].get("scaled"):
+        params = {**params, "target_scale": scale}
     model = make_engine(engine, seed=seed, feature_names=data["symbols"], **params)
     X, y = data["X"], data["y"]
     model.fit(X[train], scale * y[train], domain=domain)
     pred = model.predict(X) / scale
     raw = model.expr_ / scale
     simplified = simplify_formula(raw)
+    has_test = len(test) > 0
     record = {
         "seed": int(seed),
         "formula": str(simplified),
         "formula_raw": str(raw),
         "formula_rounded": str(round_constants(simplified, 3)),
         "formula_latex": _latex(round_constants(simplified, 3)),
-        "structure": structure(simplified),
+        "structure": f"law:{model.family_.name}" if engine == "law" else structure(simplified),
         "complexity": complexity(simplified),
         "n_terms": len(additive_terms(simplified)),
         "train_mse": float(np.mean((y[train] - pred[train]) ** 2)),
-        "test_mse": float(np.mean((y[test] - pred[test]) ** 2)),
-        "train_r2": _r2(y[train], pred[train]),
-        "test_r2": _r2(y[test], pred[test]),
+        "test_mse": float(np.mean((y[test] - pred[test]) ** 2)) if has_test else None,
+        "train_r2": r2_score(y[train], pred[train]),
+        "test_r2": r2_score(y[test], pred[test]) if has_test else None,
+        "test_rmse": rmse(y[test], pred[test]) if has_test else None,
         "runtime_s": time.perf_counter() - start,
         "cpu_s": time.process_time() - cpu_start,
         "train_rows": [int(i) for i in train],
@@ -413,12 +506,16 @@ def _fit_seed(engine, seed, data, train, test, scale, params, domain):
         record["program"] = str(model.program_)
         record["program_length"] = int(model.program_.length_)
         record["n_invalid"] = int(model.n_invalid_)
-    else:
+    elif engine == "sparse":
         record["cv_mse"] = model.cv_mse_ / scale**2
         record["path"] = [
             {**p, "cv_mse": p["cv_mse"] / scale**2, "cv_se": p["cv_se"] / scale**2}
             for p in model.path_
         ]
+    elif engine == "law":
+        record["family"] = model.family_.name
+        record["family_formula"] = model.family_.formula
+        record["law_params"] = dict(model.params_)
     return record
 
 
@@ -434,75 +531,87 @@ def _latex(expr) -> str:
     return sp.latex(expr, symbol_names=names)
 
 
-def run_study(
-    table: pd.DataFrame,
-    study_spec: dict,
-    *,
-    engine: str = "sparse",
-    seeds=(0, 1, 2),
-    target: str = "f1",
-    scale: float = 100.0,
-    test_size: float = 0.1,
-    split: str = "fixed",
-    split_seed: int = 0,
-    min_rows: int = MIN_ROWS,
-    engine_params: dict | None = None,
-    n_jobs: int = 1,
-) -> dict:
-    """Fit one study with one engine and several seeds.
+def run_study(table: pd.DataFrame, study_spec: dict, **options) -> dict:
+    """Fit one study with one engine and several seeds, and validate it.
 
     Parameters
     ----------
     table : pandas.DataFrame
         Results table with the study's feature, fixed and target columns.
     study_spec : dict
-        ``{"name": ..., "features": [...], "fixed": {...}}``; see
-        :func:`select_study_rows`.
-    engine : {"sparse", "gplearn"}, default="sparse"
-    seeds : sequence of int, default=(0, 1, 2)
-    target : str, default="f1"
-        Target column or alias (``f1`` finds ``test_f1_mean`` or ``fscore``).
-    scale : float, default=100.0
-        The target is multiplied by ``scale`` for fitting (the paper's c).
-    test_size : float, default=0.1
-    split : {"fixed", "per_seed"}, default="fixed"
-        ``"fixed"``: one split seeded by ``split_seed`` for all seeds;
-        ``"per_seed"``: the split is seeded by each seed.
-    split_seed : int, default=0
-    min_rows : int, default=MIN_ROWS
-    engine_params : dict, optional
-        Estimator parameters, e.g. ``{"population_size": 2000}`` for gplearn.
-    n_jobs : int, default=1
-        Seeds fitted in parallel (joblib processes); ``-1``: one per core.
+        ``{"name": ..., "features": [...], "fixed": {...}, "extrapolate": {...}}``;
+        see :func:`select_study_rows`.
+    **options
+        As :func:`run_studies`: ``engine`` (a name of :data:`ENGINES`, default
+        ``"sparse"``), ``seeds`` ((0, 1, 2)), ``target`` (``"f1"``), ``scale`` (100,
+        the paper's c: the target is multiplied by it for fitting; everything
+        reported is on the F1 scale), ``test_size`` (0.1), ``split``
+        (``"fixed"``: one split seeded by ``split_seed``; ``"per_seed"``),
+        ``split_seed`` (0), ``min_rows``, ``engine_params``, ``cv`` (5 folds),
+        ``cv_repeats`` (2), ``bootstrap`` (resamples, default 0), ``n_jobs`` (1).
 
     Returns
     -------
     dict
         ``study, engine, target, features, variables`` (symbol -> column), ``fixed,
-        n_rows, n_train, n_test, scale, split, engine_params``; the study's formula as
-        ``formula`` (simplified, F1 scale), ``formula_raw``, ``formula_rounded`` (3
-        significant digits), ``formula_latex``, ``structure``, ``complexity``,
-        ``n_terms``, ``train_mse``, ``test_mse`` (F1 scale), ``train_r2``,
-        ``test_r2``, ``seed``; ``seeds`` (one record per seed with the same fields
-        and ``runtime_s``); ``agreement`` (``structure``, ``n_agree``, ``n_seeds``);
-        ``predictions`` (``measured``, ``predicted``, ``subset`` per row);
-        ``runtime_s`` and ``cpu_s`` (wall and CPU time of fitting, summed over the
-        seeds); ``version``.
+        n_rows`` (table rows), ``n_configurations`` (what is fitted: the target
+        averaged per configuration, :func:`mtllaws.validation.configuration_means`),
+        ``n_train, n_test`` (configurations; ``n_test`` 0 when the study is too small
+        for a held-out split of 10), ``scale, split, engine_params``; the formula
+        as ``formula`` (simplified, F1 scale), ``formula_raw``, ``formula_rounded``
+        (3 significant digits), ``formula_latex``, ``structure``, ``complexity``,
+        ``n_terms``, ``train_mse``, ``test_mse``, ``train_r2``, ``test_r2``,
+        ``test_rmse`` (None without a held-out split), ``seed``; ``seeds`` (one
+        record per seed); ``agreement`` (``structure``, ``n_agree``, ``n_seeds``);
+        ``validation`` (what is reported and why); ``variants`` (one summary per
+        engine setting or law family, :func:`mtllaws.regress_validate.summarise_variant`)
+        and ``variant`` (the one whose formula is reported: the law family with the
+        best grouped-CV R²); ``cv_r2_mean``, ``cv_r2_std`` of that variant;
+        ``predictions`` (``measured``, ``predicted``, ``subset`` per configuration);
+        ``runtime_s``, ``cpu_s``; ``version``.
     """
-    plan = _plan_study(
-        table,
-        study_spec,
-        engine=engine,
-        seeds=seeds,
-        target=target,
-        scale=scale,
-        test_size=test_size,
-        split=split,
-        split_seed=split_seed,
-        min_rows=min_rows,
-        engine_params=engine_params,
-    )
-    return _assemble(plan, _run_jobs(plan["jobs"], n_jobs))
+    return run_studies(table, [study_spec], **options)[0]
+
+
+def _variants(engine: str, params: dict, data: dict) -> list[dict]:
+    """The settings a study is fitted with: one per engine, one per law family."""
+    if engine != "law":
+        return [{"name": engine, "params": params}]
+    from mtllaws.law import FAMILIES, applicable, parse_family
+
+    extra = dict(params.get("families") or {})
+    known = {**FAMILIES, **extra}
+    wanted = params.get("family") or list(known)
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise ValueError(f"law family(ies) {unknown} unknown; use {sorted(known)}")
+    constants = {}
+    for column, value in data["fixed"].items():
+        if not isinstance(value, list | dict):
+            constants[variable_symbol(column)] = value
+    rest = {k: v for k, v in params.items() if k not in ("family", "families")}
+    variants = []
+    for name in wanted:
+        family = parse_family(name, known[name])
+        if applicable(family, data["symbols"], constants):
+            used = {k: v for k, v in constants.items() if k in family.variables}
+            variants.append(
+                {
+                    "name": f"law:{name}",
+                    "params": {**rest, "family": name, "families": extra, "constants": used},
+                }
+            )
+    if not variants:
+        raise InsufficientDataError(
+            f"study {data['name']!r}: no law family uses only its features {data['symbols']} "
+            f"and fixed values {sorted(constants)}; add a family in regress.law_families"
+        )
+    return variants
+
+
+class InsufficientDataError(ValueError):
+    """A study that cannot be fitted or validated honestly; the message says why."""
 
 
 def _plan_study(
@@ -518,84 +627,154 @@ def _plan_study(
     split_seed,
     min_rows,
     engine_params,
+    cv,
+    cv_repeats,
+    bootstrap,
 ) -> dict:
-    """Check the arguments, select the rows and list one fitting job per seed."""
+    """Check the arguments, select the configurations and list the fitting jobs."""
     if engine not in ENGINES:
-        raise ValueError(f"engine {engine!r} is unknown; use one of {ENGINES}")
+        raise ValueError(f"engine {engine!r} is unknown; use one of {tuple(ENGINES)}")
     if split not in ("fixed", "per_seed"):
         raise ValueError(f"split={split!r} is unknown; use 'fixed' or 'per_seed'")
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
+    if int(cv_repeats) < 1 or int(bootstrap) < 0:
+        raise ValueError(
+            f"cv_repeats must be >= 1 and bootstrap >= 0, got {cv_repeats}, {bootstrap}"
+        )
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed")
     params = dict(engine_params or {})
-    make_engine(engine, seed=0, feature_names=["x"], **params)  # fail early on bad params
-    data = select_study_rows(table, study_spec, target=target, min_rows=min_rows)
-    n = len(data["y"])
-    splits = {
-        s: split_indices(n, test_size=test_size, seed=split_seed if split == "fixed" else s)
-        for s in seeds
-    }
+    if engine != "law":
+        make_engine(engine, seed=0, feature_names=["x"], **params)  # fail early on bad params
+    try:
+        data = select_study_rows(table, study_spec, target=target, min_rows=min_rows)
+    except ValueError as err:
+        if "symbolic regression needs at least" in str(err):
+            raise InsufficientDataError(str(err)) from None
+        raise
+    rows = table.loc[data["rows"]]
+    X, y, n_rows, keys = configuration_means(rows, data["features"], data["target"])
+    n_rows_total = len(data["y"])
+    data.update(X=X, y=y, rows_per_config=n_rows.tolist(), config_keys=keys)
+    n = len(y)
+    counts = {}
+    for column, threshold in data["extrapolate"].items():
+        below, above = extrapolation_split(X[:, data["features"].index(column)], threshold)
+        counts[column] = (below.size, above.size)
+    try:
+        check = validation_plan(data["name"], n, test_size=test_size, cv=cv, extrapolate=counts)
+    except ValueError as err:
+        raise InsufficientDataError(str(err)) from None
+    variants = _variants(engine, params, data)
+    every = np.arange(n)
+    splits = {}
+    for s in seeds:
+        if check["holdout"]:
+            splits[s] = split_indices(
+                n, test_size=test_size, seed=split_seed if split == "fixed" else s
+            )
+        else:
+            splits[s] = (every, every[:0])
     logger.info(
-        "study %s: %d rows, features %s, engine %s, seeds %s",
-        data["name"], n, data["features"], engine, seeds,
+        "study %s: %d rows in %d configurations, features %s, engine %s, seeds %s; %s",
+        data["name"], n_rows_total, n, data["features"], engine, seeds, check["note"],
     )  # fmt: skip
     return {
         "data": data,
         "engine": engine,
         "scale": float(scale),
         "params": params,
+        "seeds": seeds,
+        "n_rows": n_rows_total,
         "split": {"mode": split, "test_size": test_size, "seed": split_seed},
-        "jobs": [(engine, s, data, *splits[s], scale, params, data["X"]) for s in seeds],
+        "validation": {
+            **check,
+            "cv_repeats": int(cv_repeats),
+            "cv_seed": int(split_seed),
+            "bootstrap": int(bootstrap),
+            "bootstrap_seed": int(split_seed),
+            "min_test_configurations": MIN_TEST_CONFIGS,
+        },
+        "bootstrap_params": dict(ENGINES[engine]["bootstrap_params"]),
+        "variants": variants,
+        "jobs": [
+            (engine, s, data, *splits[s], scale, variant["params"], data["X"])
+            for variant in variants
+            for s in seeds
+        ],
     }
 
 
-def _run_jobs(jobs, n_jobs: int) -> list[dict]:
-    """Run :func:`_fit_seed` jobs, in parallel processes when ``n_jobs != 1``.
+def _parallel(function, items, n_jobs: int, size=None) -> list:
+    """``[function(item) for item in items]``, in processes when ``n_jobs != 1``.
 
-    Jobs on more rows start first, so that a pool of two balances studies of
-    different sizes.
+    Items with a larger ``size`` start first, so that a pool of two balances them.
     """
-    if n_jobs == 1 or len(jobs) <= 1:
-        return [_fit_seed(*job) for job in jobs]
+    if n_jobs == 1 or len(items) <= 1:
+        return [function(item) for item in items]
     from joblib import Parallel, delayed
 
-    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][2]["y"]))
-    done = Parallel(n_jobs=n_jobs)(delayed(_fit_seed)(*jobs[i]) for i in order)
-    records = [None] * len(jobs)
-    for i, record in zip(order, done, strict=True):
-        records[i] = record
-    return records
+    order = sorted(range(len(items)), key=lambda i: -size(items[i])) if size else range(len(items))
+    order = list(order)
+    done = Parallel(n_jobs=n_jobs)(delayed(function)(items[i]) for i in order)
+    out = [None] * len(items)
+    for i, result in zip(order, done, strict=True):
+        out[i] = result
+    return out
+
+
+def _run_jobs(jobs, n_jobs: int) -> list[dict]:
+    """Run :func:`_fit_seed` jobs, in parallel processes when ``n_jobs != 1``."""
+    return _parallel(_fit_seed_job, jobs, n_jobs, size=lambda job: len(job[2]["y"]))
+
+
+def _fit_seed_job(job):
+    return _fit_seed(*job)
 
 
 _SUMMARY_KEYS = (
     "formula", "formula_raw", "formula_rounded", "formula_latex", "structure", "complexity",
-    "n_terms", "train_mse", "test_mse", "train_r2", "test_r2", "seed",
+    "n_terms", "train_mse", "test_mse", "train_r2", "test_r2", "test_rmse", "seed",
 )  # fmt: skip
 
 
-def _assemble(plan: dict, records: list[dict]) -> dict:
-    """The study result from its per-seed records (see :func:`run_study`)."""
+def _best_variant(summaries) -> int:
+    def key(i):
+        cv = summaries[i].get("cv") or {}
+        return cv.get("r2_mean") if cv.get("r2_mean") is not None else -np.inf
+
+    return max(range(len(summaries)), key=key)
+
+
+def _assemble(plan: dict, records: list[dict], summaries: list[dict]) -> dict:
+    """The study result from its per-seed records and variant summaries (see :func:`run_study`)."""
     data = plan["data"]
     n = len(data["y"])
     runtime_s = float(sum(r["runtime_s"] for r in records))
     cpu_s = float(sum(r["cpu_s"] for r in records))
+    chosen = _best_variant(summaries)
+    n_seeds = len(plan["seeds"])
+    records = records[chosen * n_seeds : (chosen + 1) * n_seeds]
     for r in records:
         logger.info(
-            "study %s seed %d: test R2 %.4f, %s (%.1f s)",
-            data["name"], r["seed"], r["test_r2"], r["formula_rounded"], r["runtime_s"],
+            "study %s seed %d: train R2 %.4f, %s (%.1f s)",
+            data["name"], r["seed"], r["train_r2"] or float("nan"), r["formula_rounded"],
+            r["runtime_s"],
         )  # fmt: skip
     counts = Counter(r["structure"] for r in records)
     top = max(counts.values())
     best = min((r for r in records if counts[r["structure"]] == top), key=lambda r: r["train_mse"])
-    train, test = np.array(best["train_rows"]), np.array(best["test_rows"])
+    train, test = np.array(best["train_rows"], dtype=int), np.array(best["test_rows"], dtype=int)
     subset = np.empty(n, dtype=object)
-    subset[train], subset[test] = "train", "test"
+    subset[train] = "train" if len(test) else "all"
+    subset[test] = "test"
     per_seed = [
         {k: v for k, v in r.items() if k not in ("train_rows", "test_rows", "predicted")}
         for r in records
     ]
+    cv = summaries[chosen].get("cv") or {}
     result = {
         "study": data["name"],
         "engine": plan["engine"],
@@ -603,16 +782,26 @@ def _assemble(plan: dict, records: list[dict]) -> dict:
         "features": data["features"],
         "variables": dict(zip(data["symbols"], data["features"], strict=True)),
         "fixed": data["fixed"],
-        "n_rows": n,
+        "extrapolate": data["extrapolate"],
+        "n_rows": plan["n_rows"],
+        "n_configurations": n,
         "n_train": len(train),
         "n_test": len(test),
         "scale": plan["scale"],
         "split": plan["split"],
         "engine_params": plan["params"],
-        **{k: best[k] for k in _SUMMARY_KEYS},
+        **{k: best.get(k) for k in _SUMMARY_KEYS},
+        "cv_r2_mean": cv.get("r2_mean"),
+        "cv_r2_std": cv.get("r2_std"),
+        "validation": plan["validation"],
+        "variant": summaries[chosen]["name"],
+        "variants": summaries,
         "seeds": per_seed,
         "agreement": {"structure": best["structure"], "n_agree": top, "n_seeds": len(records)},
         "predictions": {
+            "configurations": {
+                f: data["X"][:, j].tolist() for j, f in enumerate(data["features"])
+            },
             "measured": data["y"].tolist(),
             "predicted": best["predicted"],
             "subset": subset.tolist(),
@@ -624,8 +813,9 @@ def _assemble(plan: dict, records: list[dict]) -> dict:
 
     result["version"] = __version__
     logger.info(
-        "study %s: %s (test R2 %.4f, %d/%d seeds agree) in %.1f s",
-        data["name"], best["formula_rounded"], best["test_r2"], top, len(records), runtime_s,
+        "study %s: %s %s (CV R2 %s, %d/%d seeds agree) in %.1f s",
+        data["name"], result["variant"], best["formula_rounded"], cv.get("r2_mean"), top,
+        len(records), runtime_s,
     )  # fmt: skip
     return result
 
@@ -639,7 +829,7 @@ def run_studies(
     min_rows: int = MIN_ROWS,
     **kwargs,
 ) -> list[dict]:
-    """Run :func:`run_study` for each study and optionally write its outputs.
+    """Run and validate each study and optionally write its outputs.
 
     Parameters
     ----------
@@ -650,18 +840,22 @@ def run_studies(
         Write ``<study>.json``, ``<study>.png`` and ``<study>.pdf`` for each study
         (see :func:`write_study_outputs`).
     skip_insufficient : bool, default=False
-        A study with fewer than ``min_rows`` rows gives ``{"study", "engine",
-        "skipped": reason}`` instead of raising.
+        A study with too few rows or configurations (or, for the law engine, no
+        family that applies) gives ``{"study", "engine", "skipped": reason}``
+        instead of raising; it publishes no formula.
     min_rows : int, default=MIN_ROWS
     **kwargs
-        Options of :func:`run_study` (``engine``, ``seeds``, ``engine_params``,
-        ``n_jobs`` ...). With ``n_jobs != 1`` the seeds of all studies share one
-        pool of processes.
+        ``engine, seeds, target, scale, test_size, split, split_seed,
+        engine_params, cv, cv_repeats, bootstrap`` (see :func:`run_study`) and
+        ``n_jobs``. With ``n_jobs != 1`` the fits of all studies share one pool of
+        processes.
 
     Returns
     -------
     list of dict
     """
+    from mtllaws.regress_validate import bootstrap_fits, check_fits, run_fit, summarise_variant
+
     studies = [_check_spec(s) for s in studies]
     names = [s["name"] for s in studies]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -671,6 +865,7 @@ def run_studies(
     options = {
         "engine": "sparse", "seeds": (0, 1, 2), "target": "f1", "scale": 100.0,
         "test_size": 0.1, "split": "fixed", "split_seed": 0, "engine_params": None,
+        "cv": 5, "cv_repeats": 2, "bootstrap": 0,
     }  # fmt: skip
     unknown = sorted(set(kwargs) - set(options))
     if unknown:
@@ -680,19 +875,39 @@ def run_studies(
     for spec in studies:
         try:
             plans.append(_plan_study(table, spec, min_rows=min_rows, **options))
-        except ValueError as err:
-            if not (skip_insufficient and "symbolic regression needs at least" in str(err)):
+        except InsufficientDataError as err:
+            if not skip_insufficient:
                 raise
             logger.warning("skipping study %s: %s", spec["name"], err)
             plans.append({"skipped": str(err), "study": spec["name"]})
-    # One pool for the seeds of all studies.
-    jobs = [job for plan in plans for job in plan.get("jobs", [])]
+    live = [p for p in plans if "skipped" not in p]
     start = time.perf_counter()
-    records = iter(_run_jobs(jobs, n_jobs))
+    # Phase 1: every seed fit and every in-sample, CV and extrapolation fit, in one pool.
+    jobs = [job for plan in live for job in plan["jobs"]]
+    checks = [
+        (i, task) for i, plan in enumerate(live) for v in range(len(plan["variants"]))
+        for task in check_fits(plan, v)
+    ]  # fmt: skip
+    items = [("seed", job) for job in jobs] + [("check", task) for _, task in checks]
+    done = _parallel(_phase_item, items, n_jobs, size=_item_size)
+    records = iter(done[: len(jobs)])
+    outputs = {}
+    for (i, task), out in zip(checks, done[len(jobs) :], strict=True):
+        outputs.setdefault((i, task["variant"]), []).extend(out)
+    # Phase 2: the bootstrap (the law engine starts from the full-data fit).
+    boots = [
+        (i, task) for i, plan in enumerate(live) for v in range(len(plan["variants"]))
+        for task in bootstrap_fits(plan, v, _full_fit(outputs[(i, v)]))
+    ]  # fmt: skip
+    for (i, task), out in zip(
+        boots, _parallel(run_fit, [t for _, t in boots], n_jobs, size=_item_size), strict=True
+    ):
+        outputs[(i, task["variant"])].extend(out)
     logger.info(
-        "%d fits of %d studies in %.1f s", len(jobs), len(plans), time.perf_counter() - start
-    )
-    results = []
+        "%d seed fits, %d check and %d bootstrap tasks of %d studies in %.1f s",
+        len(jobs), len(checks), len(boots), len(plans), time.perf_counter() - start,
+    )  # fmt: skip
+    results, live_index = [], 0
     for plan in plans:
         if "skipped" in plan:
             result = {
@@ -701,8 +916,43 @@ def run_studies(
                 "skipped": plan["skipped"],
             }
         else:
-            result = _assemble(plan, [next(records) for _ in plan["jobs"]])
+            i = live_index
+            live_index += 1
+            n_seeds = len(plan["seeds"])
+            seed_records = [next(records) for _ in plan["jobs"]]
+            summaries = []
+            for v in range(len(plan["variants"])):
+                first = seed_records[v * n_seeds]
+                split = (
+                    {
+                        "r2": first["test_r2"],
+                        "rmse": first["test_rmse"],
+                        "n_test": len(first["test_rows"]),
+                    }
+                    if first["test_rows"]
+                    else None
+                )
+                summaries.append(summarise_variant(plan, v, outputs[(i, v)], split))
+            result = _assemble(plan, seed_records, summaries)
         if out_dir is not None:
             write_study_outputs(result, out_dir)
         results.append(result)
     return results
+
+
+def _phase_item(item):
+    from mtllaws.regress_validate import run_fit
+
+    kind, payload = item
+    return _fit_seed(*payload) if kind == "seed" else run_fit(payload)
+
+
+def _item_size(item) -> int:
+    task = item[1] if isinstance(item, tuple) else item
+    if isinstance(task, tuple):  # a seed job
+        return 10 * len(task[2]["y"])
+    return len(task["y"]) * len(task["fits"])
+
+
+def _full_fit(outputs) -> dict:
+    return next((o for o in outputs if o["tag"] == ("all",)), {})

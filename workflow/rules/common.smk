@@ -19,6 +19,7 @@ from mtllaws import pipeline
 from mtllaws import shards as mtl_shards
 from mtllaws.figures import figure_paths
 from mtllaws.protocol import apply_protocols
+from mtllaws.regress import ENGINES
 
 # `protocol: published` fills in its keys before the schema's defaults (explicit keys win)
 apply_protocols(config)
@@ -64,7 +65,7 @@ wildcard_constraints:
     corpus="[A-Za-z0-9_.]+",
     embedding="[A-Za-z0-9_.]+",
     download="[A-Za-z0-9_.-]+",
-    engine="gplearn|sparse",
+    engine="|".join(ENGINES),
     study="[A-Za-z0-9_]+",
 
 

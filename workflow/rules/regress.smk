@@ -26,12 +26,22 @@ rule regress:
         seeds=config["regress"]["seeds"],
         target=config["regress"]["target"],
         min_rows=config["regress"]["min_rows"],
+        test_size=config["regress"]["test_size"],
+        cv=config["regress"]["cv"],
+        cv_repeats=config["regress"]["cv_repeats"],
+        bootstrap=config["regress"]["bootstrap"],
+        engine_params=lambda wildcards: (
+            {"families": config["regress"]["law_families"]}
+            if wildcards.engine == "law"
+            else {}
+        ),
     script:
         "../scripts/regress.py"
 
 
 rule regress_tables:
-    """Every study's formula, with train/test MSE, test R2 and seed agreement."""
+    """Every study's formula with grouped-CV and test R2, the comparison of engines and
+    law families, and a law card per study."""
     input:
         get_regress_outputs,
     output:

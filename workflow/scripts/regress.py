@@ -5,11 +5,12 @@ Rule: ``regress`` (one job per experiment and engine).
 Inputs
     ``table`` (or the first input): the experiment's ``summary.parquet`` (or a CSV).
 Params
-    ``studies``: list of ``{name, features, fixed}`` (the experiment's ``studies``);
-    ``engine``: ``"gplearn"`` or ``"sparse"``; ``seeds``: list of int;
-    optional ``target`` (default ``"test_f1_mean"``), ``min_rows`` (20; smaller
-    studies are skipped with a note), ``engine_params`` (dict), ``scale`` (100),
-    ``test_size`` (0.1), ``split_seed`` (0).
+    ``studies``: list of ``{name, features, fixed, extrapolate}`` (the experiment's
+    ``studies``); ``engine``: a name of ``mtllaws.regress.ENGINES``; ``seeds``: list of
+    int; optional ``target`` (default ``"test_f1_mean"``), ``min_rows`` (20; smaller
+    studies, and studies with fewer than 10 configurations, are skipped with a note),
+    ``engine_params`` (dict), ``scale`` (100), ``test_size`` (0.1), ``split_seed`` (0),
+    ``cv`` (5), ``cv_repeats`` (2), ``bootstrap`` (100).
 Outputs
     ``dir`` (or the first output, a ``directory()``): ``<study>.json``,
     ``<study>.png`` and ``<study>.pdf`` per study; ``results`` (JSON list of all
@@ -50,6 +51,9 @@ def main(smk) -> None:
         scale=float(_named(params, "scale", 100.0)),
         test_size=float(_named(params, "test_size", 0.1)),
         split_seed=int(_named(params, "split_seed", 0)),
+        cv=int(_named(params, "cv", 5)),
+        cv_repeats=int(_named(params, "cv_repeats", 2)),
+        bootstrap=int(_named(params, "bootstrap", 100)),
         engine_params=dict(_named(params, "engine_params", {})),
         n_jobs=max(1, int(smk.threads)),
     )

@@ -1,4 +1,4 @@
-"""Collect every study's formula into Markdown and LaTeX tables and one JSON list.
+"""Collect every study's formula, comparison and law card into Markdown, LaTeX and JSON.
 
 Rule: ``regress_tables``. Each input is a study folder written by the ``regress``
 rule, holding ``results.json``.
@@ -8,14 +8,14 @@ import logging
 from pathlib import Path
 
 from mtllaws.pipeline import collect_study_results, configure_logging
-from mtllaws.regress import write_json, write_tables
+from mtllaws.regress import formulas_document, write_json, write_tables
 
 logger = logging.getLogger(__name__)
 
 if __name__ == "__main__":
     configure_logging(snakemake.log[0])  # noqa: F821
     results = collect_study_results([Path(d) / "results.json" for d in snakemake.input])  # noqa: F821
-    write_json(results, snakemake.output.json)  # noqa: F821
+    write_json(formulas_document(results), snakemake.output.json)  # noqa: F821
     write_tables(
         results,
         markdown=snakemake.output.markdown,  # noqa: F821
