@@ -8,13 +8,14 @@ makes atomic within one file system.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_path", "atomic_write"]
+__all__ = ["atomic_path", "atomic_write", "sha256_file"]
 
 
 def _umask() -> int:
@@ -72,3 +73,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     """Write ``path`` atomically through ``write(fileobj)`` on a binary file object."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         write(handle)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks (the one file-hash helper)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -52,7 +52,6 @@ that :func:`load_prepared` rejects rather than a half cache that loads.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -63,7 +62,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mtllaws.atomic import atomic_write
+from mtllaws.atomic import atomic_write, sha256_file
 
 __all__ = [
     "PAD",
@@ -393,14 +392,6 @@ def _atomic_write_json(path: Path, obj) -> None:
     _atomic_write_bytes(path, lambda fh: fh.write(data))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # --------------------------------------------------------------------------- prepared corpus
 
 
@@ -493,7 +484,7 @@ def _settings(files: dict[str, Path], k: int, cross_sentence: bool, tag_column: 
         "k": k,
         "cross_sentence": cross_sentence,
         "tag_column": tag_column,
-        "sources": {s: {"file": p.name, "sha256": _sha256(p)} for s, p in files.items()},
+        "sources": {s: {"file": p.name, "sha256": sha256_file(p)} for s, p in files.items()},
     }
 
 

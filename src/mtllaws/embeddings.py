@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtllaws.atomic import atomic_path
+from mtllaws.atomic import atomic_path, sha256_file
 from mtllaws.corpus import PAD_ID, UNK_ID, PreparedCorpus, _atomic_save_npy, _atomic_write_json
 
 __all__ = [
@@ -390,7 +390,7 @@ def prepare_embeddings(
                             epochs=epochs, **fasttext_options)
         matrix = embedding_matrix(vocab, kv)
     if pretrained is not None:
-        digest = source_sha256 or _sha256_file(pretrained)
+        digest = source_sha256 or sha256_file(pretrained)
         label = f"{source_name or pretrained.name} sha256={digest}"
     else:
         label = fasttext_label(dim=dim or 300, seed=seed, epochs=epochs, **fasttext_options)
@@ -452,14 +452,6 @@ def load_embeddings(
             f"with prepare_embeddings(..., overwrite=True) after prepare_corpus"
         )
     return matrix
-
-
-def _sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 #: Short names of the fastText settings in :func:`fasttext_label`, in order.

@@ -25,7 +25,7 @@ import pandas as pd
 
 from mtllaws import __version__
 from mtllaws import shards as mtl_shards
-from mtllaws.atomic import atomic_path
+from mtllaws.atomic import atomic_path, sha256_file
 from mtllaws.grid import config_hash, expand_experiment
 from mtllaws.logs import configure_logging
 
@@ -466,15 +466,6 @@ def embedding_settings(experiments: Mapping, corpus: str, emb_id: str) -> dict:
         if exp["corpus"]["name"] == corpus and embedding_id(exp["embeddings"]) == emb_id:
             return dict(exp["embeddings"])
     raise ValueError(f"no experiment uses embeddings '{emb_id}' with corpus '{corpus}'")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """The hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_corpus(
