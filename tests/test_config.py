@@ -267,7 +267,9 @@ def test_studies_are_checked_against_the_grid(tmp_path, study, needle):
 def test_valid_studies_pass_also_with_ami_targets(tmp_path):
     config = base_config()
     exp = config["experiments"]["e"]
-    exp["grid"] = [{"n_tasks": [1, 2], "n_tokens_per_task": [100, 200], "ami": [0.3]}]
+    # wide enough for issue 15's minimum of 10 configurations per study
+    exp["grid"] = [{"n_tasks": list(range(1, 12)), "n_tokens_per_task": list(range(100, 1001, 100)),
+                    "ami": [0.3]}]
     exp["studies"] = [
         {"name": "a", "features": ["n", "ami", "test_f1_PER_mean"], "fixed": {"n_tasks": 2}},
         {"name": "b", "features": ["T"], "fixed": {"n_tokens_per_task": 100, "alpha": 0.77}},

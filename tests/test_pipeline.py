@@ -14,7 +14,7 @@ import torch
 from snakemake.utils import validate
 
 from mtllaws.corpus import load_prepared
-from mtllaws.embeddings import load_embeddings
+from mtllaws.embeddings import FASTTEXT_EPOCHS, load_embeddings
 from mtllaws.grid import GridPoint, model_settings
 from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.pipeline import (
@@ -73,11 +73,12 @@ def test_embedding_ids():
     b = embedding_id({"pretrained": "/b/wiki.en.vec", "dim": 300, "seed": 0})
     assert a.startswith("pretrained_wiki_en_") and a != b
     # fastText settings at train_fasttext's defaults keep the short id; others add a hash
-    defaults = {"pretrained": "", "url": "", "dim": 300, "seed": 0, "epochs": 5, "window": 5,
+    defaults = {"pretrained": "", "url": "", "dim": 300, "seed": 0, "epochs": FASTTEXT_EPOCHS,
+                "window": 5,
                 "minn": 3, "maxn": 5, "bucket": 2**17, "negative": 5, "min_count": 1,
                 "sample": 0.001, "sg": 1}
     assert embedding_id(defaults) == "fasttext300_s0"
-    more = embedding_id({**defaults, "epochs": 30})
+    more = embedding_id({**defaults, "epochs": FASTTEXT_EPOCHS + 1})
     assert more.startswith("fasttext300_s0_") and more != embedding_id({**defaults, "maxn": 6})
     url = embedding_id({**defaults, "url": "https://example.org/x/cc.en.300.vec.gz"})
     assert url.startswith("pretrained_cc_en_300_vec_")
@@ -160,7 +161,8 @@ def test_train_and_evaluate_pack(stages):
     assert (rows.alpha == 0.9).all() and rows.ami_mean.between(0, 1).all()
     # the stage's fastText settings (dim 8 from the config, the rest defaults) are recorded
     assert set(rows.embeddings_source) == {
-        "fasttext-corpus dim=8 epochs=5 window=5 minn=3 maxn=5 bucket=131072 negative=5 "
+        f"fasttext-corpus dim=8 epochs={FASTTEXT_EPOCHS} window=5 minn=3 maxn=5 bucket=131072 "
+        "negative=5 "
         "min_count=1 sample=0.001 sg=1 seed=0"
     }
 

@@ -225,7 +225,8 @@ def study_configuration_counts(configs: pd.DataFrame, study: dict) -> tuple[int,
     (int, dict) or None
         The number of configurations the study selects and, per extrapolation axis
         that is a grid axis, ``(n_below, n_above)``; None when a ``fixed`` column is
-        only known after the run (a measured AMI), so the count is checked then.
+        only known after the run (a measured AMI, or the α of an AMI-target grid), so
+        the count is checked then.
     """
     from mtllaws.regress import resolve_column
 
@@ -236,6 +237,8 @@ def study_configuration_counts(configs: pd.DataFrame, study: dict) -> tuple[int,
         except ValueError:
             return None
         values = pd.to_numeric(configs[column], errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(values).any():
+            return None  # not set by the grid (alpha of an AMI-target grid): checked after the run
         if isinstance(value, dict):
             lo, hi = float(value.get("min", -np.inf)), float(value.get("max", np.inf))
             with np.errstate(invalid="ignore"):
