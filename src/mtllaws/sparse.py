@@ -175,7 +175,8 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
     n_exp_scales : {1, 3}, default=3
         Scales ``s`` of ``exp(-x/s)`` per argument (see :func:`exp_scales`).
     cv : int, default=5
-        Folds of the cross-validation.
+        Folds of the cross-validation (fewer, down to 2, when X has fewer than 2 rows a
+        fold, e.g. the training part of a small study's grouped outer CV fold).
     n_repeats : int, default=1
         Repeats of the K-fold split, each with new fold assignments.
     selection : {"1se", "min"}, default="1se"
@@ -335,9 +336,9 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
         unknown = [op for op in self.operators if op not in OPERATORS]
         if unknown:
             raise ValueError(f"operators {unknown} are unknown; use a subset of {OPERATORS}")
-        if self.cv < 2 or X.shape[0] < 2 * self.cv:
+        if self.cv < 2 or X.shape[0] < 4:
             raise ValueError(
-                f"cv={self.cv} folds need cv >= 2 and at least {2 * self.cv} rows; "
+                f"cv={self.cv} folds need cv >= 2 and at least 4 rows (2 folds of 2); "
                 f"X has {X.shape[0]} rows"
             )
 
@@ -406,8 +407,10 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
     def _fold_stats(self, Z, yc):
         """Gram matrices of the training and validation part of every fold."""
         A = np.column_stack([np.ones(len(yc)), Z])
+        # fewer than 2 rows a fold (a grouped outer CV fold of a small study): fewer folds
+        folds = min(self.cv, len(yc) // 2)
         splitter = RepeatedKFold(
-            n_splits=self.cv, n_repeats=self.n_repeats, random_state=self.random_state
+            n_splits=folds, n_repeats=self.n_repeats, random_state=self.random_state
         )
         stats = []
         for train, val in splitter.split(A):
