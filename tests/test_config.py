@@ -139,17 +139,21 @@ def test_experiments_sharing_a_corpus_name_must_agree():
         check_config(config)
 
 
+
+def run_snakemake_on(config: dict, path, *, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Write ``config`` to ``path`` and run the workflow on it in ``path``'s folder."""
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        snakemake_command("--configfile", path, "--cores", "1", "--directory", path.parent),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
 def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     config = base_config()
     config["experiments"]["e"]["train"] = {"epochs": 0}
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        snakemake_command("--configfile", path, "--cores", "1", "--directory", tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_snakemake_on(config, tmp_path / "bad.yaml")
     assert proc.returncode != 0
     assert "epochs" in proc.stderr + proc.stdout
     assert not (tmp_path / "resources" / "corpus").exists()
@@ -284,14 +288,7 @@ def test_oversized_grid_stops_snakemake_before_any_job(tiny_conll_dir, tmp_path)
         corpus={"name": "tiny", "dir": str(tiny_conll_dir)},
         grid=[{"n_tasks": [30], "n_tokens_per_task": [10000], "alpha": [0.9]}],
     )
-    path = tmp_path / "big.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        snakemake_command("--configfile", path, "--cores", "1", "--directory", tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_snakemake_on(config, tmp_path / "big.yaml")
     assert proc.returncode != 0
     assert "needs T*n = 30*10000 = 300000 training tokens" in proc.stderr + proc.stdout
     assert not (tmp_path / "resources" / "corpus").exists()
@@ -301,14 +298,7 @@ def test_unknown_key_is_located_in_one_line_before_any_job(tmp_path):
     # issue 19 item 7: the location came after a 500-900-line schema dump
     config = base_config()
     config["experiments"]["e"]["train"] = {"epoch": 3}
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        snakemake_command("--configfile", path, "--cores", "1", "--directory", tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_snakemake_on(config, tmp_path / "bad.yaml")
     output = proc.stderr + proc.stdout
     assert proc.returncode != 0
     assert "config key experiments.e.train: Additional properties are not allowed" in output
