@@ -110,25 +110,31 @@ def test_centred_onehot_drops_masked_rows_and_centres():
     assert (got[:, 3] == 0).all()  # a class that never occurs
 
 
-def test_ridge_model_primal_and_dual_agree_and_match_the_formula():
-    rng = np.random.default_rng(14)
-    x = rng.standard_normal((40, 30)) + 1.0
-    y = ts.centred_onehot(rng.integers(0, 3, 40), 3)
-    lam = 0.05
-    xc = x - x.mean(axis=0)
-    scale = lam * np.trace(xc.T @ xc) / 30
-    expected = np.linalg.solve(xc.T @ xc + scale * np.eye(30), xc.T @ y)
-    np.testing.assert_allclose(ts.ridge_model(x, y, lam=lam), expected, rtol=1e-9, atol=1e-12)
-    # n < d: the dual (kernel) form gives the same slopes
-    np.testing.assert_allclose(ts.ridge_model(x[:20], y[:20], lam=lam),
-                               _primal(x[:20], y[:20], lam), rtol=1e-8, atol=1e-12)
-    assert ts.ridge_model(x, y[:, 0], lam=lam).shape == (30,)
-
-
 def _primal(x, y, lam):
+    """The ridge formula written out: λ = lam × tr(XcᵀXc) / n."""
     xc = x - x.mean(axis=0)
     g = xc.T @ xc
-    return np.linalg.solve(g + lam * np.trace(g) / x.shape[1] * np.eye(x.shape[1]), xc.T @ y)
+    return np.linalg.solve(g + lam * np.trace(g) / x.shape[0] * np.eye(x.shape[1]), xc.T @ y)
+
+
+@pytest.mark.parametrize("solver", ["direct", "cg", "auto"])
+@pytest.mark.parametrize("lam", [1e-3, 0.05, 30.0])
+@pytest.mark.parametrize("n", [40, 20])  # n >= d: primal; n < d: dual (kernel) form
+def test_ridge_model_solvers_match_the_formula(solver, lam, n):
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((n, 30)) * np.linspace(0.5, 2.0, 30) + 1.0
+    y = ts.centred_onehot(rng.integers(0, 3, n), 3)
+    np.testing.assert_allclose(ts.ridge_model(x, y, lam=lam, solver=solver), _primal(x, y, lam),
+                               rtol=1e-7, atol=1e-12)
+    assert ts.ridge_model(x, y[:, 0], lam=lam, solver=solver).shape == (30,)
+
+
+def test_ridge_model_uncentred_targets_keep_the_intercept_out():
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((200, 6)) + 3.0
+    y = rng.standard_normal((200, 2)) + 5.0
+    np.testing.assert_allclose(ts.ridge_model(x, y, solver="cg"), _primal(x, y, ts.DEFAULT_LAM),
+                               rtol=1e-8)
 
 
 def test_ridge_relative_strength_is_scale_free():
@@ -320,3 +326,13 @@ def test_rotation_map_angle_and_fixed_axis():
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_cg_solves_spd_systems_and_reports_non_convergence():
+    rng = np.random.default_rng(24)
+    q = random_rotation(12, 25)
+    a = q @ np.diag(np.linspace(1.0, 5.0, 12)) @ q.T
+    b = rng.standard_normal((12, 3))
+    x = ts._cg(lambda v: a @ v, b, max_iter=13)
+    np.testing.assert_allclose(a @ x, b, atol=1e-8)
+    assert ts._cg(lambda v: a @ v, b, max_iter=1) is None
