@@ -119,7 +119,7 @@ def _primal(x, y, lam):
 
 @pytest.mark.parametrize("solver", ["direct", "cg", "auto"])
 @pytest.mark.parametrize("lam", [1e-3, 0.05, 30.0])
-@pytest.mark.parametrize("n", [40, 20])  # n >= d: primal; n < d: dual (kernel) form
+@pytest.mark.parametrize("n", [40, 20, 700])  # n >= d: primal; n < d: dual; 700: CG row blocks
 def test_ridge_model_solvers_match_the_formula(solver, lam, n):
     rng = np.random.default_rng(14)
     x = rng.standard_normal((n, 30)) * np.linspace(0.5, 2.0, 30) + 1.0
