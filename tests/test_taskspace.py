@@ -336,3 +336,57 @@ def test_cg_solves_spd_systems_and_reports_non_convergence():
     x = ts._cg(lambda v: a @ v, b, max_iter=13)
     np.testing.assert_allclose(a @ x, b, atol=1e-8)
     assert ts._cg(lambda v: a @ v, b, max_iter=1) is None
+
+
+# --- window matrix --------------------------------------------------------------------
+
+
+def windows_and_table(n=300, w=3, v=40, dim=8, seed=26):
+    rng = np.random.default_rng(seed)
+    table = rng.standard_normal((v, dim)).astype(np.float32) + 0.5
+    table[0] = 0.0  # padding row
+    return rng.integers(0, v, (n, w)), table
+
+
+def test_window_matrix_products_equal_the_dense_matrix():
+    ids, table = windows_and_table()
+    wm = ts.WindowMatrix(ids, table)
+    dense = table[ids].reshape(len(ids), -1).astype(np.float64)
+    assert wm.shape == dense.shape
+    np.testing.assert_array_equal(wm.toarray(), dense)
+    rng = np.random.default_rng(27)
+    v, u = rng.standard_normal((dense.shape[1], 4)), rng.standard_normal((len(ids), 4))
+    np.testing.assert_allclose(wm.matmul(v), dense @ v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(wm.rmatmul(u), dense.T @ u, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(wm.column_means(), dense.mean(axis=0), rtol=1e-12, atol=1e-15)
+    assert wm.squared_sum() == pytest.approx(float(np.sum(dense**2)), rel=1e-12)
+    rows = np.arange(len(ids)) % 3 == 0
+    np.testing.assert_array_equal(wm[rows].toarray(), dense[rows])
+
+
+@pytest.mark.parametrize("solver", ["cg", "direct"])
+def test_window_matrix_ridge_and_model_sim_equal_the_dense_ones(solver):
+    ids, table = windows_and_table(n=600)
+    dense = table[ids].reshape(len(ids), -1)
+    y1 = np.random.default_rng(28).integers(0, 3, 600)
+    y2 = np.where(np.arange(600) % 5 == 0, ts.MASK, (y1 + (np.arange(600) % 7 == 0)) % 3)
+    y = ts.centred_onehot(y1, 3)
+    np.testing.assert_allclose(ts.ridge_model(ts.WindowMatrix(ids, table), y, solver=solver),
+                               ts.ridge_model(dense, y, solver="direct"), rtol=1e-7, atol=1e-12)
+    got = ts.model_sim(ts.WindowMatrix(ids, table), y1, ts.WindowMatrix(ids, table), y2,
+                       c1=3, c2=3, solver=solver)
+    assert got == pytest.approx(ts.model_sim(dense, y1, dense, y2, c1=3, c2=3), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("ids", "table", "match"),
+    [
+        (np.array([1, 2]), np.ones((4, 2)), "ids must be a non-empty \\(n, W\\)"),
+        (np.array([[1, 4]]), np.ones((4, 2)), "table has 4 rows"),
+        (np.array([[1, 2]]), np.ones(4), "table must be a non-empty \\(V, D\\)"),
+        (np.array([[1, 2]]), np.full((4, 2), np.inf), "table \\(rows the ids use\\)"),
+    ],
+)
+def test_window_matrix_bad_input(ids, table, match):
+    with pytest.raises(ValueError, match=match):
+        ts.WindowMatrix(ids, table)

@@ -18,6 +18,8 @@ Model side (single-task linear models on each task's own rows):
 
 * :func:`centred_onehot`, :func:`ridge_model` -- ``Θ = (XcᵀXc + λI)⁻¹ XcᵀỸ`` on the
   column-centred inputs ``Xc`` and centred one-hot targets ``Ỹ`` (d × c).
+* :class:`WindowMatrix` -- flattened window embeddings kept as token ids plus a table,
+  so that the ridge fits never build the dense ``(n, 7·D)`` matrix.
 * :func:`model_sim` -- the RV coefficient of the two ``Θ`` (as d × c matrices, which
   may come from different rows: with disjoint slices each task has its own tokens).
   Relabelling the classes permutes the columns of ``Θ`` and leaves it unchanged; with one
@@ -46,6 +48,7 @@ __all__ = [
     "DEFAULT_LAM",
     "MASK",
     "SOLVERS",
+    "WindowMatrix",
     "centred_onehot",
     "cov_rv",
     "cov_sim",
@@ -299,6 +302,87 @@ def centred_onehot(y, c: int) -> np.ndarray:
     return onehot - onehot.mean(axis=0)
 
 
+class WindowMatrix:
+    """Flattened window embeddings as an implicit ``(n, W·D)`` matrix.
+
+    Row ``i`` is ``table[ids[i, 0]], …, table[ids[i, W-1]]`` concatenated: the model's
+    input for a window, as ``table[ids].reshape(n, -1)`` would build it. Only the rows of
+    ``table`` that occur are kept (as float64), and products with the matrix go through
+    them: ``X·v`` costs ``W·U·D·k`` multiply-adds on a table of ``U`` distinct ids instead
+    of ``n·W·D·k`` reads of the dense float64 matrix (on 5000 CoNLL-2003 windows,
+    ``U`` = 1751: 3.5 times faster than the dense product, and no 84 MB copy).
+
+    Parameters
+    ----------
+    ids : (n, W) int array_like
+        Token ids of each window (ids in ``[0, V)``).
+    table : (V, D) array_like
+        Embedding matrix.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(n, W·D)``.
+    ids : (n, W) int64
+    """
+
+    def __init__(self, ids, table):
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or ids.dtype.kind not in "iu" or 0 in ids.shape:
+            raise ValueError(f"ids must be a non-empty (n, W) integer array of token ids, got "
+                             f"{ids.dtype} shape {ids.shape}")
+        if np.ndim(table) != 2 or 0 in np.shape(table):
+            raise ValueError(f"table must be a non-empty (V, D) embedding matrix, got shape "
+                             f"{np.shape(table)}")
+        v = np.shape(table)[0]
+        if ids.min() < 0 or ids.max() >= v:
+            raise ValueError(f"ids lie in [{ids.min()}, {ids.max()}] but table has {v} rows; "
+                             f"pass the embedding matrix of the windows' vocabulary")
+        self.ids = ids.astype(np.int64)
+        self._table = table
+        uniq, inv = np.unique(self.ids, return_inverse=True)
+        self._rows = _matrix(np.asarray(table)[uniq], "table (rows the ids use)")
+        self._inv = inv.reshape(self.ids.shape)
+        self._counts = [np.bincount(self._inv[:, p], minlength=uniq.size)
+                        for p in range(self.ids.shape[1])]
+        self.shape = (self.ids.shape[0], self.ids.shape[1] * self._rows.shape[1])
+
+    def __getitem__(self, rows) -> WindowMatrix:
+        """The windows ``rows`` (any numpy index of the first axis) as a new matrix."""
+        return WindowMatrix(self.ids[rows], self._table)
+
+    def toarray(self) -> np.ndarray:
+        """The dense ``(n, W·D)`` float64 matrix."""
+        return self._rows[self._inv].reshape(self.shape)
+
+    def column_means(self) -> np.ndarray:
+        """``(W·D,)`` mean of the rows."""
+        return np.concatenate([c @ self._rows for c in self._counts]) / self.shape[0]
+
+    def squared_sum(self) -> float:
+        """Sum of the squared entries (``‖X‖²_F``)."""
+        norms = np.einsum("ij,ij->i", self._rows, self._rows)
+        return float(sum(c @ norms for c in self._counts))
+
+    def matmul(self, v: np.ndarray) -> np.ndarray:
+        """``X·v`` for ``v`` of shape ``(W·D, k)``."""
+        d = self._rows.shape[1]
+        out = np.zeros((self.shape[0], v.shape[1]))
+        for p in range(self.ids.shape[1]):
+            out += (self._rows @ v[p * d:(p + 1) * d])[self._inv[:, p]]
+        return out
+
+    def rmatmul(self, u: np.ndarray) -> np.ndarray:
+        """``Xᵀ·u`` for ``u`` of shape ``(n, k)``."""
+        d, n_ids = self._rows.shape[1], self._rows.shape[0]
+        out = np.empty((self.shape[1], u.shape[1]))
+        for p in range(self.ids.shape[1]):
+            sums = np.stack([np.bincount(self._inv[:, p], weights=u[:, j], minlength=n_ids)
+                             for j in range(u.shape[1])], axis=1)
+            out[p * d:(p + 1) * d] = self._rows.T @ sums
+        return out
+
+
 def ridge_model(X, Y, *, lam: float = DEFAULT_LAM, solver: str = "auto") -> np.ndarray:
     """Ridge regression slopes of ``Y`` on column-centred ``X``.
 
@@ -344,8 +428,9 @@ def ridge_model(X, Y, *, lam: float = DEFAULT_LAM, solver: str = "auto") -> np.n
 
     Parameters
     ----------
-    X : (n, d) array_like
-        Inputs of the labelled rows.
+    X : (n, d) array_like or WindowMatrix
+        Inputs of the labelled rows. A :class:`WindowMatrix` (flattened window
+        embeddings kept as token ids and a table) runs CG without the dense matrix.
     Y : (n, c) or (n,) array_like
         Targets of the same rows, e.g. :func:`centred_onehot`.
     lam : float, default 30
@@ -357,7 +442,8 @@ def ridge_model(X, Y, *, lam: float = DEFAULT_LAM, solver: str = "auto") -> np.n
     (d, c) float64
         (``(d,)`` when ``Y`` is 1-d.)
     """
-    x = _matrix(X, "X")
+    window = isinstance(X, WindowMatrix)
+    x = X if window else _matrix(X, "X")
     vector = np.ndim(Y) == 1
     y = _columns(Y, "Y")
     if y.shape[0] != x.shape[0]:
@@ -373,28 +459,35 @@ def ridge_model(X, Y, *, lam: float = DEFAULT_LAM, solver: str = "auto") -> np.n
     if solver not in SOLVERS:
         raise ValueError(f"solver={solver!r}; use one of {', '.join(SOLVERS)}")
     n, d = x.shape
-    mu = x.mean(axis=0)
+    mu = x.column_means() if window else x.mean(axis=0)
     # tr(XcᵀXc) without forming Xc: Σx² − n‖μ‖²; λ = lam × mean squared norm of a centred row
-    trace = max(float(np.einsum("ij,ij->", x, x)) - n * float(mu @ mu), 0.0)
+    sq_sum = x.squared_sum() if window else float(np.einsum("ij,ij->", x, x))
+    trace = max(sq_sum - n * float(mu @ mu), 0.0)
     if trace == 0.0:
         raise ValueError("X has no variance (every row equal); a ridge model is undefined")
     scale = lam * trace / n
     theta = None
     if solver == "cg" or (solver == "auto" and scale >= trace / d):
-        # centring stays implicit: Xc·v = X·v − 1(μᵀv), and Xcᵀu = Xᵀu for column-centred u;
-        # row blocks of X are read once from memory and reused from cache for Xᵀu
-        def normal(v):
-            shift = mu @ v
-            out = scale * v
-            for start in range(0, n, _CG_BLOCK):
-                xb = x[start:start + _CG_BLOCK]
-                out += xb.T @ (xb @ v - shift)
-            return out
+        # centring stays implicit: Xc·v = X·v − 1(μᵀv), and Xcᵀu = Xᵀu for column-centred u
+        if window:
+            def normal(v):
+                return x.rmatmul(x.matmul(v) - mu @ v) + scale * v
 
-        rhs = x.T @ y - np.outer(mu, y.sum(axis=0))
-        theta = _cg(normal, rhs, max_iter=min(n, d) + 1)
+            rhs = x.rmatmul(y)
+        else:
+            def normal(v):
+                # row blocks of X are read once from memory and reused from cache for Xᵀu
+                shift = mu @ v
+                out = scale * v
+                for start in range(0, n, _CG_BLOCK):
+                    xb = x[start:start + _CG_BLOCK]
+                    out += xb.T @ (xb @ v - shift)
+                return out
+
+            rhs = x.T @ y
+        theta = _cg(normal, rhs - np.outer(mu, y.sum(axis=0)), max_iter=min(n, d) + 1)
     if theta is None:  # direct, or CG that did not converge (ill-conditioned: small lam)
-        xc = x - mu
+        xc = (x.toarray() if window else x) - mu
         if n >= d:
             g = _gram(xc)
             g[np.diag_indices(d)] += scale
@@ -450,8 +543,8 @@ def model_sim(X1, y1, X2, y2, *, c1: int, c2: int, lam: float = DEFAULT_LAM,
 
     Parameters
     ----------
-    X1, X2 : (N1, d), (N2, d) array_like
-        Inputs (e.g. flattened window embeddings).
+    X1, X2 : (N1, d), (N2, d) array_like or WindowMatrix
+        Inputs (e.g. flattened window embeddings, best as :class:`WindowMatrix`).
     y1, y2 : (N1,), (N2,) int array_like
         Labels; ``MASK = -1`` rows are dropped with their inputs.
     c1, c2 : int
@@ -468,7 +561,7 @@ def model_sim(X1, y1, X2, y2, *, c1: int, c2: int, lam: float = DEFAULT_LAM,
     """
     thetas = []
     for x, y, c, xn, yn in ((X1, y1, c1, "X1", "y1"), (X2, y2, c2, "X2", "y2")):
-        xa = _matrix(x, xn)
+        xa = x if isinstance(x, WindowMatrix) else _matrix(x, xn)
         ya, c = _labels(y, yn, c)
         if ya.shape[0] != xa.shape[0]:
             raise ValueError(f"{xn} has {xa.shape[0]} rows but {yn} has {ya.shape[0]} labels")
