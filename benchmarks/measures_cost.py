@@ -23,7 +23,8 @@ a core).
 
 Usage::
 
-    python benchmarks/measures_cost.py [--threads 1] [--repeats 3] [--quick]
+    python benchmarks/measures_cost.py [--embeddings fasttext|random] [--threads 1] \
+        [--repeats 3] [--quick]
 
 ``--quick`` trains 3 epochs and extrapolates the training time to 30 (marked).
 """
@@ -38,11 +39,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import CONLL, Timer, table, write_json
+from _common import CACHE, CONLL, Timer, table, write_json
 from threadpoolctl import threadpool_limits
 
 from mtllaws import taskspace as ts
 from mtllaws.corpus import prepare_corpus
+from mtllaws.embeddings import prepare_embeddings
 from mtllaws.models import model_config
 from mtllaws.simulate import MASK, make_tasks
 from mtllaws.train import TrainConfig, train_model
@@ -78,14 +80,19 @@ def measure_point(prep, emb: np.ndarray, n: int, repeats: int) -> dict:
         w = windows[rows[t]]
         return emb[w].reshape(w.shape[0], -1)
 
+    def implicit(t):
+        return ts.WindowMatrix(windows[rows[t]], emb)
+
     def thetas():
-        return [ts.ridge_model(flat(t), ts.centred_onehot(ys[t], c)) for t in range(2)]
+        return [ts.ridge_model(implicit(t), ts.centred_onehot(ys[t], c)) for t in range(2)]
 
     d_flat = windows.shape[1] * emb.shape[1]
     out = {"n": n, "T": 2, "features": d_flat, "direct_form": "dual" if n < d_flat else "primal"}
     out["t_cov_sim"], out["cov_sim"] = _timed(lambda: ts.cov_sim(centre(0), centre(1)), repeats)
     out["t_cov_rv"], out["cov_rv"] = _timed(lambda: ts.cov_rv(centre(0), centre(1)), repeats)
     out["t_model_sim"], out["model_sim"] = _timed(
+        lambda: ts.model_sim(implicit(0), ys[0], implicit(1), ys[1], c1=c, c2=c), repeats)
+    out["t_model_sim_dense"], _ = _timed(
         lambda: ts.model_sim(flat(0), ys[0], flat(1), ys[1], c1=c, c2=c), repeats)
     out["t_model_sim_direct"], _ = _timed(
         lambda: ts.model_sim(flat(0), ys[0], flat(1), ys[1], c1=c, c2=c, solver="direct"),
@@ -116,7 +123,7 @@ def train_seconds(prep, emb: np.ndarray, epochs: int, threads: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cache", default=None, help="prepared-corpus folder (default: temporary)")
+    p.add_argument("--embeddings", choices=["fasttext", "random"], default="fasttext")
     p.add_argument("--threads", type=int, default=1, help="BLAS and torch threads")
     p.add_argument("--repeats", type=int, default=3, help="median of this many calls")
     p.add_argument("--quick", action="store_true", help="3 training epochs, extrapolated")
@@ -124,11 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Path(a.cache) if a.cache else Path(tmp) / "conll"
         with Timer() as tp:
-            prep = prepare_corpus(CONLL, cache)
-        emb = np.random.default_rng(0).standard_normal((len(prep.vocab), 300)).astype(np.float32)
-        emb[0] = 0.0
+            if a.embeddings == "fasttext":
+                cache = CACHE / "one_model"
+                prep = prepare_corpus(CONLL, cache / "corpus_cross", cross_sentence=True)
+                emb = prepare_embeddings(prep, cache / "ft_e30_d300_cross.npy", dim=300,
+                                         epochs=30)
+            else:
+                prep = prepare_corpus(CONLL, Path(tmp) / "conll", cross_sentence=True)
+                emb = np.random.default_rng(0).standard_normal(
+                    (len(prep.vocab), 300)).astype(np.float32)
+                emb[0] = 0.0
         with threadpool_limits(limits=a.threads):
             points = [measure_point(prep, emb, n, a.repeats) for n in a.sizes]
         epochs = 3 if a.quick else EPOCHS
@@ -139,15 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         pt["ratio_shared"] = pt["t_all_shared"] / t_train
     cols = ["n", "t_cov_sim", "t_cov_rv", "t_model_sim", "t_svd_weights",
             "t_all", "ratio", "t_all_shared", "ratio_shared", "cov_sim", "cov_rv", "model_sim",
-            "svd_weight_task", "direct_form", "t_model_sim_direct"]
-    print(f"corpus prepared in {tp.wall:.1f} s; training T=2 n=1000 {EPOCHS} epochs "
+            "svd_weight_task", "t_model_sim_dense", "direct_form", "t_model_sim_direct"]
+    print(f"{a.embeddings} embeddings, corpus ready in {tp.wall:.1f} s; "
+          f"training T=2 n=1000 {EPOCHS} epochs "
           f"(paper + LSTM_2FCs, sequential, {a.threads} thread(s))"
           f"{' extrapolated from 3' if a.quick else ''}: {t_train:.1f} s")
     print(table(points, cols))
     print("target: ratio <= 0.05 (all input-side measures of one grid point / one training)")
-    write_json("measures_cost", {"threads": a.threads, "repeats": a.repeats, "quick": a.quick,
-                                 "alpha": ALPHA, "t_train_s": t_train,
-                                 "train_epochs_run": epochs, "points": points})
+    write_json("measures_cost", {"embeddings": a.embeddings, "threads": a.threads,
+                                 "repeats": a.repeats, "quick": a.quick, "alpha": ALPHA,
+                                 "t_train_s": t_train, "train_epochs_run": epochs,
+                                 "points": points})
     return 0
 
 
