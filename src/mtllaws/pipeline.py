@@ -651,7 +651,8 @@ def simulate_pack(
         The Parquet file.
     """
     from mtllaws.corpus import load_prepared
-    from mtllaws.simulate import alpha_for_ami, make_tasks
+    from mtllaws.relatedness import alpha_for_ami
+    from mtllaws.simulate import make_tasks
 
     prepared = load_prepared(corpus_dir)
     frames, meta, alphas = [], {}, {}
