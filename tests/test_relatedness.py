@@ -203,9 +203,11 @@ def test_register_refuses_duplicates_and_bad_measures(toy_measure):
         R.register(measure)
     assert R.register(measure, replace=True) is measure
     with pytest.raises(ValueError, match="lower-case Python identifier"):
-        R.Measure(name="Bad name", function=len, description="", label="", symbol="")
+        R.Measure(name="Bad name", function=len, description="", label="", symbol="X")
+    with pytest.raises(ValueError, match="symbol .a b. must be an identifier"):
+        R.Measure(name="x", function=len, description="", label="", symbol="a b")
     with pytest.raises(ValueError, match="needs='gpu'; use one of labels, inputs, model"):
-        R.Measure(name="x", function=len, description="", label="", symbol="", needs="gpu")
+        R.Measure(name="x", function=len, description="", label="", symbol="X", needs="gpu")
     with pytest.raises(ValueError, match="register expects a Measure"):
         R.register("ami")
 
@@ -214,7 +216,7 @@ def test_measure_values_refuses_missing_inputs_and_model_measures(toy_measure):
     y = np.array([0, 1, 2, 0])
     with pytest.raises(ValueError, match="grid point P: measure 'toy_norm' needs the tokens"):
         R.measure_values("toy_norm", y, y, point="P")
-    R.register(R.Measure(name="toy_head", function=len, description="", label="", symbol="",
+    R.register(R.Measure(name="toy_head", function=len, description="", label="", symbol="X",
                          needs="model"))
     try:
         with pytest.raises(ValueError, match="'toy_head' needs a trained model"):

@@ -248,7 +248,7 @@ def test_make_tasks_records_enabled_measures_with_inputs(tiny):
 def test_make_tasks_refuses_model_measures(tiny):
     from mtllaws import relatedness as R
 
-    R.register(R.Measure(name="toy_head", function=len, description="", label="", symbol="",
+    R.register(R.Measure(name="toy_head", function=len, description="", label="", symbol="X",
                          needs="model"))
     try:
         with pytest.raises(ValueError, match="'toy_head' needs a trained model; it is computed"):

@@ -56,8 +56,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import gammaln
 
 __all__ = [
     "NEEDS",
@@ -186,6 +184,8 @@ def _emi(a: np.ndarray, b: np.ndarray, n: int) -> float:
     ``< 2 exp(-80)``) are left out; their terms are below 1e-33 in total, so the
     result equals the full sum to rounding, at a tenth of the cost on 200k tokens.
     """
+    from scipy.special import gammaln  # here: importing scipy costs every workflow parse
+
     a = a.astype(np.int64)
     b = b.astype(np.int64)
     if a.size == 1 or b.size == 1:
@@ -408,6 +408,8 @@ def alpha_for_ami(
             f"c={c}, {labels.size} tokens); request an AMI in that range"
         )
     if method == "expected":
+        from scipy.optimize import brentq
+
         return float(brentq(f, lo, hi, xtol=1e-12))
     while hi - lo > 1e-6:
         mid = 0.5 * (lo + hi)
@@ -468,7 +470,7 @@ class Measure:
     label : str
         Axis label of a figure that plots against it.
     symbol : str
-        Its name in formulas and legends (``AMI``).
+        Its name in formulas and legends (``AMI``); an identifier.
     needs : {"labels", "inputs", "model"}, default "labels"
         What besides the labels it needs (:data:`NEEDS`).
     """
@@ -485,6 +487,11 @@ class Measure:
             raise ValueError(
                 f"measure name {self.name!r} must be a lower-case Python identifier (it is a "
                 "column stem); rename it"
+            )
+        if not self.symbol.isidentifier():
+            raise ValueError(
+                f"measure {self.name!r}: symbol {self.symbol!r} must be an identifier (it names "
+                "the variable in formulas); e.g. 'AMI'"
             )
         if self.needs not in NEEDS:
             raise ValueError(
