@@ -121,11 +121,8 @@ ENGINES: dict[str, dict] = {
     },
 }
 
-#: Column of a relatedness measure in the paper's published table.
-_PAPER_MEASURE_COLUMNS = {"ami": ("mutual_info",)}
-
 # Column -> symbol name in formulas (the paper's notation); measures add theirs.
-_SYMBOLS = {"n_tokens_per_task": "n", "mutual_info": "AMI", "n_tasks": "T"}
+_SYMBOLS = {"n_tokens_per_task": "n", "n_tasks": "T"}
 
 
 def aliases() -> dict[str, tuple[str, ...]]:
@@ -141,9 +138,9 @@ def aliases() -> dict[str, tuple[str, ...]]:
         ``n``, the measures, ``T``, ``n_ner``, ``n_syn``, ``alpha``, ``f1``.
     """
     out = {"n": ("n_tokens_per_task",)}
-    for name in MEASURES:
+    for name, measure in MEASURES.items():
         cols = measure_columns(name)
-        out[name] = (cols.summary_mean, cols.mean, *_PAPER_MEASURE_COLUMNS.get(name, ()))
+        out[name] = (cols.summary_mean, cols.mean, *measure.paper_columns)
     out.update(
         {
             "T": ("n_tasks",),
@@ -241,7 +238,8 @@ def variable_symbol(column: str) -> str:
     symbols = dict(_SYMBOLS)
     for measure in MEASURES.values():
         cols = measure_columns(measure.name)
-        symbols.update({cols.summary_mean: measure.symbol, cols.mean: measure.symbol})
+        for column in (cols.summary_mean, cols.mean, *measure.paper_columns):
+            symbols[column] = measure.symbol
     name = symbols.get(column, re.sub(r"\W", "_", column))
     from mtllaws.formula import PLACEHOLDER
 

@@ -473,6 +473,9 @@ class Measure:
         Its name in formulas and legends (``AMI``); an identifier.
     needs : {"labels", "inputs", "model"}, default "labels"
         What besides the labels it needs (:data:`NEEDS`).
+    paper_columns : tuple of str, default ()
+        Columns of the paper's published table that hold this measure
+        (``mutual_info`` for AMI), so studies and figures also read that table.
     """
 
     name: str
@@ -481,6 +484,7 @@ class Measure:
     label: str
     symbol: str
     needs: str = "labels"
+    paper_columns: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not (self.name.isidentifier() and self.name == self.name.lower()):
@@ -670,5 +674,6 @@ register(
         "labels on the same tokens (the paper's relatedness)",
         label="AMI of the synthetic tasks to NER",
         symbol="AMI",
+        paper_columns=("mutual_info",),
     )
 )
