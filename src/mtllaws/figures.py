@@ -278,6 +278,20 @@ def _where(experiment: str | None) -> str:
 # --------------------------------------------------------------------------- figures
 
 
+def _f1_curve(ax, pts: pd.DataFrame, x: str, *, label, color, marker, zorder=2) -> None:
+    """One F1 curve: ``pts[x]`` against pooled ``test_f1_mean`` ± ``test_f1_std``."""
+    errorbar(
+        ax,
+        pts[x],
+        pts["test_f1_mean"],
+        pts["test_f1_std"],
+        label=label,
+        color=color,
+        marker=marker,
+        zorder=zorder,
+    )
+
+
 def _split_stl_mtl(df: pd.DataFrame, n_tasks: int) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """STL rows, the MTL rows with ``T = n_tasks`` (else the smallest T present), and T."""
     stl = df[df["n_tasks"] == 1]
@@ -363,16 +377,7 @@ def plot_f1_vs_n(
                 drawn += 1
     elif len(stl):
         pts = pool_stats(stl, [xcol])
-        errorbar(
-            ax,
-            pts[xcol],
-            pts["test_f1_mean"],
-            pts["test_f1_std"],
-            label="STL (T = 1)",
-            color=_STL_COLOR,
-            marker="o",
-            zorder=3,
-        )
+        _f1_curve(ax, pts, xcol, label="STL (T = 1)", color=_STL_COLOR, marker="o", zorder=3)
         xs += pts[xcol].tolist()
         drawn += 1
     if levels is not None and len(levels):
@@ -381,11 +386,10 @@ def plot_f1_vs_n(
             pts = pool_stats(mtl[mtl["_level"] == level], [xcol])
             if pts.empty:
                 continue
-            errorbar(
+            _f1_curve(
                 ax,
-                pts[xcol],
-                pts["test_f1_mean"],
-                pts["test_f1_std"],
+                pts,
+                xcol,
                 label=f"MTL {label}",
                 color=palette[i],
                 marker=MARKERS[(i + 1) % len(MARKERS)],
@@ -472,11 +476,10 @@ def plot_f1_vs_ami(
     palette = colors(len(sizes))
     for i, size in enumerate(sizes):
         pts = pool_stats(mtl[mtl[scol] == size], ["_level"], extra=[column])
-        errorbar(
+        _f1_curve(
             ax,
-            pts[column],
-            pts["test_f1_mean"],
-            pts["test_f1_std"],
+            pts,
+            column,
             label=f"{_SIZE_SHORT[scol]} = {fmt(size)}",
             color=palette[i],
             marker=MARKERS[i % len(MARKERS)],
@@ -601,11 +604,10 @@ def plot_f1_vs_tasks(
         pts = pool_stats(mtl[mtl["_level"] == level], ["n_tasks"])
         if stl_pts is not None and len(stl_pts):
             pts = pd.concat([stl_pts, pts], ignore_index=True)
-        errorbar(
+        _f1_curve(
             ax,
-            pts["n_tasks"],
-            pts["test_f1_mean"],
-            pts["test_f1_std"],
+            pts,
+            "n_tasks",
             label=label,
             color=palette[i],
             marker=MARKERS[(i + 1) % len(MARKERS)],
@@ -644,9 +646,10 @@ def _calibration_points(data: pd.DataFrame, measure: str = "ami") -> tuple[pd.Da
         df = df[pd.to_numeric(df["n_tasks"], errors="coerce") > 1]
     df["alpha"] = pd.to_numeric(df["alpha"], errors="coerce")
     df = df[df["alpha"].notna()]
-    listed = names.values in cols and df[names.values].map(
-        lambda v: isinstance(v, list | tuple | np.ndarray)
-    ).any()
+    listed = (
+        names.values in cols
+        and df[names.values].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any()
+    )
     if listed:
         per_task = df[["alpha", names.values]].explode(names.values)
         per_task = per_task.rename(columns={names.values: "value"})

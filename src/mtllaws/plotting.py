@@ -211,9 +211,7 @@ def add_legend(ax, handles=None, *, below: bool = False) -> None:
             frameon=False,
         )
     else:
-        ax.legend(
-            handles=handles, fontsize=SMALL_PT, handlelength=1.6, framealpha=0.85, loc="best"
-        )
+        ax.legend(handles=handles, fontsize=SMALL_PT, handlelength=1.6, framealpha=0.85, loc="best")
 
 
 def no_data(ax, what: str) -> None:

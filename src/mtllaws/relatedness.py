@@ -202,8 +202,12 @@ def _emi(a: np.ndarray, b: np.ndarray, n: int) -> float:
     ai, bj = ai[cell], bj[cell]
     gln_cell = gammaln(ai + 1) + gammaln(bj + 1) + gammaln(n - ai + 1) + gammaln(n - bj + 1)
     gln = (
-        gln_cell - gammaln(nij + 1) - gammaln(n + 1)
-        - gammaln(ai - nij + 1) - gammaln(bj - nij + 1) - gammaln(n - ai - bj + nij + 1)
+        gln_cell
+        - gammaln(nij + 1)
+        - gammaln(n + 1)
+        - gammaln(ai - nij + 1)
+        - gammaln(bj - nij + 1)
+        - gammaln(n - ai - bj + nij + 1)
     )
     term2 = np.log(n) + np.log(nij) - np.log(ai) - np.log(bj)
     return float(np.sum(nij / n * term2 * np.exp(gln)))
@@ -226,9 +230,7 @@ def _mi(table: np.ndarray) -> float:
     nz = table[nzx, nzy].astype(np.float64)
     total = table.sum()
     nm = nz / total
-    log_outer = -np.log(pi[nzx].astype(np.float64) * pj[nzy]) + np.log(pi.sum()) + np.log(
-        pj.sum()
-    )
+    log_outer = -np.log(pi[nzx].astype(np.float64) * pj[nzy]) + np.log(pi.sum()) + np.log(pj.sum())
     mi = nm * (np.log(nz) - np.log(total)) + nm * log_outer
     mi = np.where(np.abs(mi) < _EPS, 0.0, mi)
     return float(np.clip(mi.sum(), 0.0, None))
@@ -384,6 +386,7 @@ def alpha_for_ami(
     target = float(target)
     labels = np.asarray(labels)
     if method == "expected":
+
         def f(alpha):
             return expected_ami(alpha, labels, c=c) - target
     elif method == "simulated":
@@ -418,8 +421,6 @@ def alpha_for_ami(
         else:
             hi = mid
     return 0.5 * (lo + hi)
-
-
 
 
 # --------------------------------------------------------------------------- registry
@@ -563,9 +564,7 @@ def measure_columns(name: str) -> MeasureColumns:
         ``<metric>_mean`` / ``<metric>_std``).
     """
     if name not in MEASURES:
-        raise ValueError(
-            f"unknown relatedness measure {name!r}; registered: {', '.join(MEASURES)}"
-        )
+        raise ValueError(f"unknown relatedness measure {name!r}; registered: {', '.join(MEASURES)}")
     mean = f"{name}_mean"
     return MeasureColumns(name, mean, f"{mean}_mean", f"{mean}_std")
 
@@ -591,8 +590,7 @@ def enabled_measures(names: Iterable[str] | None = None, *, key: str = "measures
     for name in names or ():
         if name not in MEASURES:
             raise ValueError(
-                f"{key}: unknown relatedness measure {name!r}; use some of "
-                f"{', '.join(MEASURES)}"
+                f"{key}: unknown relatedness measure {name!r}; use some of {', '.join(MEASURES)}"
             )
         if name not in out:
             out.append(name)
