@@ -345,6 +345,9 @@ def test_every_relatedness_measure_is_a_feature_alias(planted):
 
     assert ALIASES["ami"] == ("ami_mean_mean", "ami_mean", "mutual_info")
     assert variable_symbol("ami_mean_mean") == variable_symbol("ami_mean") == "AMI"
+    assert [variable_symbol(c) for c in ("mutual_info", "n_tokens_per_task", "n_tasks")] == [
+        "AMI", "n", "T"]
+    assert variable_symbol("test_f1_PER_mean") == "test_f1_PER_mean"
     R.register(R.Measure(name="toy_sim", function=len, description="", label="toy",
                          symbol="S"))
     try:

@@ -238,8 +238,8 @@ def variable_symbol(column: str) -> str:
     symbols = dict(_SYMBOLS)
     for measure in MEASURES.values():
         cols = measure_columns(measure.name)
-        for column in (cols.summary_mean, cols.mean, *measure.paper_columns):
-            symbols[column] = measure.symbol
+        for measured in (cols.summary_mean, cols.mean, *measure.paper_columns):
+            symbols[measured] = measure.symbol
     name = symbols.get(column, re.sub(r"\W", "_", column))
     from mtllaws.formula import PLACEHOLDER
 
