@@ -26,7 +26,8 @@ from _common import CONLL, Timer, ensure_cache, table, write_json
 from mtllaws.corpus import load_prepared, prepare_corpus
 from mtllaws.embeddings import load_embeddings, prepare_embeddings
 from mtllaws.evaluate import score_ids
-from mtllaws.simulate import ami, make_tasks, simulate_labels
+from mtllaws.relatedness import ami
+from mtllaws.simulate import make_tasks, simulate_labels
 
 
 def main(argv: list[str] | None = None) -> None:

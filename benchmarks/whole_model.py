@@ -31,7 +31,8 @@ from mtllaws.corpus import load_prepared
 from mtllaws.embeddings import load_embeddings
 from mtllaws.evaluate import score_ids
 from mtllaws.models import model_config
-from mtllaws.simulate import alpha_for_ami, make_tasks
+from mtllaws.relatedness import alpha_for_ami
+from mtllaws.simulate import make_tasks
 from mtllaws.train import TrainConfig, predict, train_model
 
 

@@ -64,3 +64,14 @@ def paper_csv() -> Path:
     if not PAPER_CSV.exists():
         pytest.skip(f"paper table not found at {PAPER_CSV}")
     return PAPER_CSV
+
+
+@pytest.fixture(scope="session")
+def skewed_y():
+    """200k CoNLL-like IO labels (83 % O) in sentences of 1..30 tokens."""
+    rng = np.random.default_rng(7)
+    y = rng.choice(5, size=200_000, p=[0.83, 0.055, 0.05, 0.04, 0.025])
+    lengths = rng.integers(1, 30, size=20_000)
+    lengths = lengths[np.cumsum(lengths) <= y.size]
+    lengths = np.append(lengths, y.size - lengths.sum())
+    return y, lengths

@@ -329,3 +329,19 @@ def test_comparison_effects_and_spearman():
     # one level of each: nothing to compute
     assert comparison_effects(merged.iloc[[0, 2]]) == {
         "n_gain": None, "ami_effect": None, "t_effect": None}
+
+
+def test_embeddings_footer_does_not_overlap_the_x_label(ours):
+    # issue 16: the footer was a plain fig.text at the bottom edge, over the x label
+    merged = C.compare_summary(ours.assign(embeddings_source="fasttext-corpus dim=300"),
+                               PUBLISHED)
+    fig = C.plot_comparison(merged, C.comparison_stats(merged), title="t")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    footer = next(t for t in fig.texts if t.get_text().startswith("embeddings: "))
+    xlabel = fig.axes[0].xaxis.label.get_window_extent(renderer)
+    box = footer.get_window_extent(renderer)
+    assert box.y1 <= xlabel.y0, (box, xlabel)
+    assert box.y0 >= 0 and box.x0 >= 0

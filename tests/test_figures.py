@@ -13,6 +13,7 @@ import pytest
 from matplotlib.text import Text
 
 from mtllaws import figures as F
+from mtllaws import plotting as P
 
 #: alpha -> measured AMI of the generated synthetic tasks.
 AMI = {0.6: 0.13, 0.8: 0.34, 0.9: 0.55, 0.95: 0.71, 1.0: 1.0}
@@ -96,7 +97,7 @@ def legend_labels(fig) -> list[str]:
 
 def check_readable(fig) -> None:
     """One column wide, labelled axes, every visible text at 7 pt or more."""
-    assert fig.get_figwidth() == pytest.approx(F.COLUMN_WIDTH_IN)
+    assert fig.get_figwidth() == pytest.approx(P.COLUMN_WIDTH_IN)
     ax = fig.axes[0]
     assert ax.get_xlabel().strip() and ax.get_ylabel().strip()
     fig.draw_without_rendering()
@@ -115,49 +116,6 @@ def series(fig, label: str) -> tuple[np.ndarray, np.ndarray]:
             line = container.lines[0]
             return np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
     raise AssertionError(f"no series {label!r}")
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def test_pick_levels_spreads_over_distinct_values():
-    assert F.pick_levels(range(1, 11), 4) == [1, 4, 7, 10]
-    assert F.pick_levels([3, 1, 3, np.nan, 2], 4) == [1, 2, 3]
-    assert F.pick_levels([5, 6, 7], 1) == [5]
-    with pytest.raises(ValueError, match="k = 0"):
-        F.pick_levels([1, 2], 0)
-
-
-def test_pool_stats_equals_stats_of_all_seeds():
-    rng = np.random.default_rng(3)
-    a, b, c = rng.normal(size=4), rng.normal(size=2), rng.normal(size=1)
-    frame = pd.DataFrame(
-        {
-            "key": ["x", "x", "x"],
-            "test_f1_mean": [a.mean(), b.mean(), c.mean()],
-            "test_f1_std": [a.std(ddof=1), b.std(ddof=1), np.nan],
-            "count": [4, 2, 1],
-            "ami_mean_mean": [0.2, np.nan, 0.5],
-        }
-    )
-    pooled = F.pool_stats(frame, ["key"], extra=["ami_mean_mean"])
-    allv = np.concatenate([a, b, c])
-    assert pooled["test_f1_mean"].iloc[0] == pytest.approx(allv.mean())
-    assert pooled["test_f1_std"].iloc[0] == pytest.approx(allv.std(ddof=1))
-    assert pooled["count"].iloc[0] == 7
-    assert pooled["ami_mean_mean"].iloc[0] == pytest.approx((4 * 0.2 + 0.5) / 5)
-
-
-def test_save_figure_writes_png_and_pdf_without_leftovers(tmp_path):
-    fig, ax = F.new_figure()
-    ax.plot([0, 1], [0, 1])
-    paths = F.save_figure(fig, tmp_path / "sub" / "fig", dpi=72)
-    assert [p.name for p in paths] == ["fig.png", "fig.pdf"]
-    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert paths[1].read_bytes()[:5] == b"%PDF-"
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["fig.pdf", "fig.png"]
-    again = F.save_figure(fig, tmp_path / "sub" / "fig", formats=("pdf",))
-    assert again[0].read_bytes() == paths[1].read_bytes()  # no creation date in the PDF
 
 
 # --------------------------------------------------------------------------- figures
@@ -189,7 +147,7 @@ def test_plot_figures_script_writes_every_figure(tmp_path, summary, runs):
     summary.to_parquet(tmp_path / "summary.parquet")
     runs.to_parquet(tmp_path / "runs.parquet")
     outputs = F.figure_paths(tmp_path / "figures")
-    assert len(outputs) == len(F.FIGURES) * len(F.FORMATS) == 8
+    assert len(outputs) == len(F.FIGURES) * len(P.FORMATS) == 8
     run_script(
         "plot_figures.py",
         tmp_path / "plot.log",
@@ -331,7 +289,7 @@ def test_missing_data_gives_a_no_data_figure(tmp_path, summary):
         fig = make(summary, experiment="absent")
         assert "no data for" in texts(fig)
         assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
-    assert F.save_figure(fig, tmp_path / "empty")[0].stat().st_size > 1000
+    assert P.save_figure(fig, tmp_path / "empty")[0].stat().st_size > 1000
     stl_only = summary[summary["n_tasks"] == 1]
     assert "no data for MTL rows" in texts(F.plot_f1_vs_tasks(stl_only))
     assert "no data for" in texts(F.plot_f1_vs_ami(stl_only))
@@ -352,3 +310,35 @@ def test_missing_columns_are_named(summary):
     mixed = pd.concat([summary, summary.assign(mode="unbalanced", experiment="u")])
     with pytest.raises(ValueError, match="experiment="):
         F.plot_f1_vs_n(mixed)
+
+
+def test_f1_against_any_registered_measure(summary, runs):
+    from mtllaws import relatedness as R
+
+    R.register(R.Measure(name="toy_sim", function=len, description="test",
+                         label="toy similarity to NER", symbol="S"))
+    try:
+        toy = summary.assign(toy_sim_mean_mean=1.0 - summary["ami_mean_mean"])
+        fig = F.plot_f1_vs_ami(toy, ns=[1000], measure="toy_sim")
+        check_readable(fig)
+        assert fig.axes[0].get_xlabel() == "toy similarity to NER"
+        x, y = series(fig, "n = 1000")
+        rows = toy[(toy["n_tasks"] == 2) & (toy["n_tokens_per_task"] == 1000)]
+        rows = rows.sort_values("toy_sim_mean_mean")
+        np.testing.assert_allclose(x, rows["toy_sim_mean_mean"])
+        np.testing.assert_allclose(y, rows["test_f1_mean"])
+        labels = legend_labels(F.plot_f1_vs_n(toy, alphas=[0.8], measure="toy_sim"))
+        assert labels[1] == f"MTL S {1 - AMI[0.8]:.2f} (α = 0.8)"
+        per_task = runs.assign(toy_sim=runs["ami"].map(lambda a: [2 * v for v in a]))
+        fig = F.plot_calibration(per_task, measure="toy_sim")
+        assert fig.axes[0].get_ylabel() == "S to NER"
+        _, y = series(fig, "measured, mean ± std")
+        np.testing.assert_allclose(y, [2 * v for v in AMI.values()], atol=0.02)
+        with pytest.raises(ValueError, match=r"\['toy_sim_mean_mean'\]"):
+            F.plot_f1_vs_ami(summary, measure="toy_sim")
+        with pytest.raises(ValueError, match="no S column; it needs 'toy_sim'"):
+            F.plot_calibration(summary, measure="toy_sim")
+    finally:
+        R.MEASURES.pop("toy_sim")
+    with pytest.raises(ValueError, match="unknown relatedness measure 'toy_sim'"):
+        F.plot_f1_vs_ami(summary, measure="toy_sim")

@@ -339,6 +339,30 @@ def test_aliases_resolve_for_both_table_formats(planted):
     assert resolve_column(summary, "n_tasks") == "n_tasks"
 
 
+def test_every_relatedness_measure_is_a_feature_alias(planted):
+    from mtllaws import relatedness as R
+    from mtllaws.regress import ALIASES, aliases, variable_symbol
+
+    assert ALIASES["ami"] == ("ami_mean_mean", "ami_mean", "mutual_info")
+    assert variable_symbol("ami_mean_mean") == variable_symbol("ami_mean") == "AMI"
+    assert [variable_symbol(c) for c in ("mutual_info", "n_tokens_per_task", "n_tasks")] == [
+        "AMI", "n", "T"]
+    assert variable_symbol("test_f1_PER_mean") == "test_f1_PER_mean"
+    R.register(R.Measure(name="toy_sim", function=len, description="", label="toy",
+                         symbol="S"))
+    try:
+        assert aliases()["toy_sim"] == ("toy_sim_mean_mean", "toy_sim_mean")
+        summary = planted.assign(toy_sim_mean_mean=0.5)
+        assert resolve_column(summary, "toy_sim") == "toy_sim_mean_mean"
+        assert resolve_column(planted.assign(toy_sim_mean=0.5), "toy_sim") == "toy_sim_mean"
+        assert variable_symbol("toy_sim_mean_mean") == "S"
+        with pytest.raises(ValueError, match=r"'toy_sim' \(nor toy_sim_mean_mean or"):
+            resolve_column(planted, "toy_sim")
+    finally:
+        R.MEASURES.pop("toy_sim")
+    assert "toy_sim" not in aliases()
+
+
 def test_missing_column_is_named(planted):
     with pytest.raises(ValueError, match="column 'n_ner' is not in the table"):
         select_study_rows(planted, {"name": "s", "features": ["n_ner"]})

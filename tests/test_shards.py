@@ -175,3 +175,29 @@ def test_shard_problem_names_broken_outputs(tmp_path):
     assert shard_problem(model, "model") is None
     model.write_bytes(b"garbage")
     assert "m.pt is not a readable torch file" in shard_problem(model, "model")
+
+
+def test_measure_columns_follow_the_registry_and_the_summary_names(tmp_path):
+    from mtllaws import relatedness as R
+
+    ami = R.measure_columns("ami")
+    assert RUN_COLUMNS[ami.values] == "O" and RUN_COLUMNS[ami.mean] == "f"
+    assert R.TARGET_COLUMN in RUN_COLUMNS and R.TARGET_COLUMN in GROUP_KEYS
+    R.register(R.Measure(name="toy", function=len, description="", label="", symbol="X"))
+    try:
+        runs = pd.concat(
+            [make_row(seed=s, toy=[0.1 * s], toy_mean=0.1 * s) for s in range(3)],
+            ignore_index=True,
+        )
+        stats = summarize(runs)
+        toy = R.measure_columns("toy")
+        for cols in (ami, toy):
+            assert {cols.summary_mean, cols.summary_std} <= set(stats.columns)
+        assert stats[toy.summary_mean].iloc[0] == pytest.approx(0.1)
+        write_parquet(make_row(toy=[0.5], toy_mean="high"), tmp_path / "bad.parquet")
+        with pytest.raises(ShardError, match="column 'toy_mean' has dtype .*, expected kind 'f'"):
+            read_shard(tmp_path / "bad.parquet")
+        write_parquet(make_row(), tmp_path / "old.parquet")  # a shard without the measure
+        assert "toy" not in read_shard(tmp_path / "old.parquet").columns
+    finally:
+        R.MEASURES.pop("toy")

@@ -1,62 +1,18 @@
-"""Tests for mtllaws.simulate: Algorithm 1, AMI, alpha_for_ami, make_tasks."""
+"""Tests for mtllaws.simulate: Algorithm 1 and make_tasks (AMI: tests/test_relatedness.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import adjusted_mutual_info_score
 
 from mtllaws.corpus import prepare_corpus
-from mtllaws.simulate import (
-    MASK,
-    TaskData,
-    alpha_for_ami,
-    ami,
-    ami_from_contingency,
-    contingency,
-    expected_ami,
-    make_tasks,
-    simulate_labels,
-    transition_matrix,
-)
-
-#: The paper's published (alpha, AMI) pairs on CoNLL-2003 IO labels.
-PAPER_PAIRS = {0.6: 0.13, 0.8: 0.34, 0.9: 0.55, 0.95: 0.71, 0.99: 0.91}
+from mtllaws.relatedness import ami, transition_matrix
+from mtllaws.simulate import MASK, make_tasks, simulate_labels
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_conll_dir, tmp_path_factory):
     return prepare_corpus(tiny_conll_dir, tmp_path_factory.mktemp("sim_cache"))
-
-
-@pytest.fixture(scope="module")
-def skewed_y():
-    """200k CoNLL-like IO labels (83 % O) in sentences of 1..30 tokens."""
-    rng = np.random.default_rng(7)
-    y = rng.choice(5, size=200_000, p=[0.83, 0.055, 0.05, 0.04, 0.025])
-    lengths = rng.integers(1, 30, size=20_000)
-    lengths = lengths[np.cumsum(lengths) <= y.size]
-    lengths = np.append(lengths, y.size - lengths.sum())
-    return y, lengths
-
-
-# ------------------------------------------------------------------ transition matrix
-
-
-def test_transition_matrix():
-    m = transition_matrix(0.8, 5)
-    assert m.shape == (5, 5)
-    np.testing.assert_allclose(np.diag(m), 0.8)
-    np.testing.assert_allclose(m[0, 1:], 0.05)
-    np.testing.assert_allclose(m.sum(axis=1), 1.0)
-    np.testing.assert_allclose(transition_matrix(0.2, 5), 0.2)
-    np.testing.assert_array_equal(transition_matrix(1.0, 3), np.eye(3))
-
-
-@pytest.mark.parametrize("alpha", [0.1, 1.01, float("nan")])
-def test_transition_matrix_rejects_alpha(alpha):
-    with pytest.raises(ValueError, match=r"outside \[1/c, 1\] = \[0.2, 1\] for c=5"):
-        transition_matrix(alpha, 5)
 
 
 # ------------------------------------------------------------------ simulation
@@ -87,80 +43,6 @@ def test_simulate_extremes_and_determinism():
     assert abs(ami(y, indep)) < 0.005
     with pytest.raises(ValueError, match="no MASK"):
         simulate_labels(np.array([0, MASK]), 0.9, 4, np.random.default_rng(0))
-
-
-# ------------------------------------------------------------------ AMI
-
-
-def test_ami_equals_sklearn_on_random_labelings():
-    rng = np.random.default_rng(42)
-    for _ in range(100):
-        n = int(rng.integers(2, 3000))
-        x = rng.integers(0, int(rng.integers(1, 8)), n)
-        z = np.where(rng.random(n) < rng.random(), x, rng.integers(0, int(rng.integers(1, 8)), n))
-        assert abs(ami(x, z) - adjusted_mutual_info_score(x, z)) < 1e-9
-
-
-def test_ami_equals_sklearn_on_large_skewed(skewed_y):
-    y, _ = skewed_y
-    for alpha in (0.2, 0.6, 0.95):
-        s = simulate_labels(y, alpha, 5, np.random.default_rng(1))
-        assert abs(ami(y, s) - adjusted_mutual_info_score(y, s)) < 1e-9
-
-
-def test_ami_special_cases_and_string_labels():
-    assert ami(np.zeros(5, int), np.zeros(5, int)) == 1.0
-    assert ami(np.zeros(5, int), np.arange(5)) == 0.0
-    x = np.array(["a", "b", "a", "c", "b", "a"])
-    z = np.array([1, 0, 1, 2, 2, 1])
-    assert abs(ami(x, z) - adjusted_mutual_info_score(x, z)) < 1e-12
-    np.testing.assert_array_equal(contingency(x, z), [[0, 3, 0], [1, 0, 1], [0, 0, 1]])
-    assert ami_from_contingency(np.array([[3, 0, 0], [0, 0, 2]])) == 1.0  # empty column ignored
-
-
-def test_ami_on_200k_matches_sklearn(skewed_y):
-    # timing of this size lives in benchmarks/data_prep.py
-    y, _ = skewed_y
-    s = simulate_labels(y, 0.9, 5, np.random.default_rng(1))
-    assert abs(ami(y, s) - adjusted_mutual_info_score(y, s)) < 1e-9
-
-
-# ------------------------------------------------------------------ alpha_for_ami
-
-
-def test_expected_ami_monotone_and_ends(skewed_y):
-    y, _ = skewed_y
-    values = [expected_ami(a, y, c=5) for a in np.linspace(0.2, 1.0, 17)]
-    assert np.all(np.diff(values) > 0)
-    assert abs(values[0]) < 1e-4 and values[-1] == pytest.approx(1.0)
-
-
-@pytest.mark.parametrize("target", [0.05, 0.34, 0.55, 0.9])
-def test_alpha_for_ami_roundtrip(skewed_y, target):
-    y, _ = skewed_y
-    alpha = alpha_for_ami(target, y, c=5)
-    assert 0.2 < alpha < 1.0
-    assert expected_ami(alpha, y, c=5) == pytest.approx(target, abs=1e-8)
-    # a simulation at that alpha lands close to the target
-    sim = ami(y, simulate_labels(y, alpha, 5, np.random.default_rng(9)))
-    assert sim == pytest.approx(target, abs=0.01)
-
-
-def test_alpha_for_ami_simulated_agrees_with_expected(skewed_y):
-    y, _ = skewed_y
-    alpha_sim = alpha_for_ami(0.5, y[:50_000], c=5, method="simulated", seed=3)
-    assert alpha_sim == pytest.approx(alpha_for_ami(0.5, y[:50_000], c=5), abs=0.01)
-
-
-def test_alpha_for_ami_ends_and_errors(skewed_y):
-    y, _ = skewed_y
-    assert alpha_for_ami(0.0, y, c=5) == pytest.approx(0.2)
-    assert alpha_for_ami(1.0, y, c=5) == 1.0
-    for bad in (1.2, -0.3):
-        with pytest.raises(ValueError, match=r"grid point P7: target AMI .* outside the reachable"):
-            alpha_for_ami(bad, y, c=5, point="P7")
-    with pytest.raises(ValueError, match="method="):
-        alpha_for_ami(0.5, y, method="guess")
 
 
 # ------------------------------------------------------------------ make_tasks
@@ -278,20 +160,6 @@ def test_make_tasks_too_many_tokens(tiny):
     assert sorted(whole.token_idx) == list(range(n_total))
 
 
-def test_taskdata_save_load(tiny, tmp_path):
-    td = make_tasks(tiny.train_y, tiny.train_sentence_lengths, n_tasks=3, n_ner=40,
-                    alphas=[0.9, 0.5], seed=2, slices="shared")
-    td.save(tmp_path / "t.npz")
-    back = TaskData.load(tmp_path / "t.npz")
-    for f in ("token_idx", "labels", "ami", "alphas"):
-        np.testing.assert_array_equal(getattr(back, f), getattr(td, f))
-    assert (back.slices, back.seed, back.n_ner, back.n_syn) == ("shared", 2, 40, 40)
-    assert not list(tmp_path.glob("*.tmp"))
-    (tmp_path / "bad.npz").write_bytes(b"nope")
-    with pytest.raises(ValueError, match=r"bad\.npz: not a TaskData file"):
-        TaskData.load(tmp_path / "bad.npz")
-
-
 def test_make_tasks_t30_n1000(skewed_y):
     # timing of this size lives in benchmarks/data_prep.py
     y, lengths = skewed_y
@@ -302,33 +170,6 @@ def test_make_tasks_t30_n1000(skewed_y):
     again = make_tasks(y, lengths, n_tasks=30, n_ner=1000, alphas=0.9, seed=0)
     np.testing.assert_array_equal(again.labels, td.labels)
     np.testing.assert_array_equal(again.token_idx, td.token_idx)
-
-
-# ------------------------------------------------------------------ real data
-
-
-@pytest.fixture(scope="module")
-def conll_y(conll_dir, tmp_path_factory):
-    return prepare_corpus(conll_dir, tmp_path_factory.mktemp("conll")).train_y
-
-
-@pytest.mark.realdata
-@pytest.mark.parametrize(("alpha", "paper"), sorted(PAPER_PAIRS.items()))
-def test_paper_ami_table_on_conll_train(conll_y, alpha, paper):
-    sim = ami(conll_y, simulate_labels(conll_y, alpha, 5, np.random.default_rng(0)))
-    assert sim == pytest.approx(paper, abs=0.02)
-    assert expected_ami(alpha, conll_y, c=5) == pytest.approx(paper, abs=0.02)
-    assert alpha_for_ami(paper, conll_y, c=5) == pytest.approx(alpha, abs=0.01)
-
-
-@pytest.mark.realdata
-def test_every_published_pair_on_conll_train(conll_y, paper_csv):
-    import pandas as pd
-
-    table = pd.read_csv(paper_csv)
-    modal = table.groupby("alpha")["mutual_info"].agg(lambda s: s.mode().iloc[0])
-    for alpha, published in modal.items():
-        assert expected_ami(alpha, conll_y, c=5) == pytest.approx(published, abs=0.02), alpha
 
 
 def test_contiguous_slices_are_file_order_and_seed_independent():
@@ -352,3 +193,66 @@ def test_contiguous_slices_are_file_order_and_seed_independent():
     with pytest.raises(ValueError, match="contiguous slices"):
         make_tasks(y, lengths, n_tasks=3, n_ner=int(lengths.sum()) // 2, alphas=0.8,
                    slices="contiguous")
+
+
+# ------------------------------------------------------------------ relatedness measures
+
+
+def test_make_tasks_records_enabled_measures_with_inputs(tiny):
+    from mtllaws import relatedness as R
+
+    calls = []
+
+    def centre_norm(task_labels, real_labels, inputs=None):
+        calls.append((task_labels, real_labels, inputs))
+        centre = inputs.windows[:, inputs.windows.shape[1] // 2]
+        return float(np.linalg.norm(inputs.embeddings[centre], axis=1).mean())
+
+    R.register(R.Measure(name="toy_norm", function=centre_norm, description="test",
+                         label="toy", symbol="N", needs="inputs"))
+    try:
+        y, lengths = tiny.train_y, tiny.train_sentence_lengths
+        emb = np.random.default_rng(0).normal(size=(len(tiny.vocab), 4))
+        kw = dict(n_tasks=3, n_ner=50, alphas=[0.9, 0.5], seed=2, n_classes=5)
+        with pytest.raises(ValueError, match="measure 'toy_norm' needs windows and embeddings"):
+            make_tasks(y, lengths, measures=["toy_norm"], **kw)
+        with pytest.raises(ValueError, match="windows has 3 rows but y_train has"):
+            make_tasks(y, lengths, measures=["toy_norm"], windows=tiny.train_windows[:3],
+                       embeddings=emb, **kw)
+        with pytest.raises(ValueError, match="unknown relatedness measure 'cka'"):
+            make_tasks(y, lengths, measures=["cka"], **kw)
+        td = make_tasks(y, lengths, measures=["toy_norm"], windows=tiny.train_windows,
+                        embeddings=emb, **kw)
+        plain = make_tasks(y, lengths, **kw)
+    finally:
+        R.MEASURES.pop("toy_norm")
+    assert list(td.measures) == ["ami", "toy_norm"] and list(plain.measures) == ["ami"]
+    np.testing.assert_array_equal(td.ami, plain.ami)
+    np.testing.assert_array_equal(td.labels, plain.labels)
+    assert len(calls) == 2 and td.measures["toy_norm"].shape == (2,)
+    for k, (task_labels, real_labels, inputs) in enumerate(calls, start=1):
+        rows = td.labels[:, k] != MASK
+        np.testing.assert_array_equal(task_labels, td.labels[rows, k])
+        np.testing.assert_array_equal(real_labels, y[td.token_idx[rows]])
+        np.testing.assert_array_equal(inputs.windows, tiny.train_windows[td.token_idx[rows]])
+        ner = td.labels[:, 0] != MASK
+        np.testing.assert_array_equal(inputs.ner_windows, tiny.train_windows[td.token_idx[ner]])
+        np.testing.assert_array_equal(inputs.ner_labels, td.labels[ner, 0])
+        assert inputs.n_classes == 5 and inputs.seed == 2 and inputs.embeddings is emb
+        centre = inputs.windows[:, tiny.k]
+        assert td.measures["toy_norm"][k - 1] == pytest.approx(
+            np.linalg.norm(emb[centre], axis=1).mean()
+        )
+
+
+def test_make_tasks_refuses_model_measures(tiny):
+    from mtllaws import relatedness as R
+
+    R.register(R.Measure(name="toy_head", function=len, description="", label="", symbol="X",
+                         needs="model"))
+    try:
+        with pytest.raises(ValueError, match="'toy_head' needs a trained model; it is computed"):
+            make_tasks(tiny.train_y, tiny.train_sentence_lengths, n_tasks=2, n_ner=10,
+                       alphas=0.9, measures=["toy_head"])
+    finally:
+        R.MEASURES.pop("toy_head")

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from mtllaws.figures import new_figure, pool_stats, save_figure
+from mtllaws.plotting import new_figure, pool_stats, save_figure
+from mtllaws.relatedness import measure_columns
 
 __all__ = [
     "PUBLISHED_REQUIRED",
@@ -191,19 +192,20 @@ def compare_summary(
             ours[col] = pd.to_numeric(ours[col], errors="coerce")
     ours = ours[ours["test_f1_mean"].notna()]
     _check_f1_range(ours["test_f1_mean"], "summary", "test_f1_mean")
-    if "ami_mean_mean" not in ours.columns:
-        ours["ami_mean_mean"] = np.nan
+    ami = measure_columns("ami").summary_mean
+    if ami not in ours.columns:
+        ours[ami] = np.nan
     ours = _config_keys(ours, alpha_decimals, stl_any_alpha)
     pub = _config_keys(published, alpha_decimals, stl_any_alpha)
     if "mutual_info" not in pub.columns:
         pub["mutual_info"] = np.nan
     keys = ["config", "_t", "_n", "_a"]
-    ours_pooled = pool_stats(ours, keys, extra=["ami_mean_mean"]).rename(
+    ours_pooled = pool_stats(ours, keys, extra=[ami]).rename(
         columns={
             "test_f1_mean": "ours_f1_mean",
             "test_f1_std": "ours_f1_std",
             "count": "ours_count",
-            "ami_mean_mean": "ours_ami",
+            ami: "ours_ami",
         }
     )
     pub_pooled = (
@@ -498,8 +500,10 @@ def plot_comparison(merged: pd.DataFrame, stats: dict, *, title: str | None = No
             fontsize=8,
         )
     sources = stats.get("embeddings_source") or [NO_SOURCE]
-    fig.text(0.01, 0.005, "embeddings: " + "; ".join(_short_source(x) for x in sources),
-             ha="left", va="bottom", fontsize=5, color="0.3")
+    # A figure-level x label, so that the constrained layout makes room for it below
+    # the axes' own x label (a plain fig.text overlapped it).
+    fig.supxlabel("embeddings: " + "; ".join(_short_source(x) for x in sources),
+                  x=0.01, ha="left", fontsize=5, color="0.3")
     handles, _ = ax.get_legend_handles_labels()
     if not handles:
         handles = [Line2D([], [], color="0.5", linestyle="--", label="y = x")]

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from mtllaws.atomic import atomic_path
+from mtllaws.relatedness import MEASURES, TARGET_COLUMN, measure_columns
 
 __all__ = [
     "Cell",
@@ -57,6 +58,9 @@ __all__ = [
     "to_markdown",
     "write_effects",
 ]
+
+#: AMI's columns in runs and summary tables (the AMI effect reads them).
+_AMI = measure_columns("ami")
 
 _SIZE = {"balanced": "n_tokens_per_task", "unbalanced": "n_ner"}
 
@@ -173,7 +177,8 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
             raise ValueError(f"the table holds experiments {names}; choose one with --experiment")
     published = "fscore" in table.columns and not {"test_f1", "test_f1_mean"} & set(table)
     if published:  # the paper's table: one row per model, no seed column
-        table = table.rename(columns={"fscore": "test_f1", "mutual_info": "ami_mean"})
+        paper_ami = {c: _AMI.mean for c in MEASURES["ami"].paper_columns}
+        table = table.rename(columns={"fscore": "test_f1", **paper_ami})
         table = table.assign(seed=-1)
     runs = "test_f1" in table.columns and "seed" in table.columns
     f1 = "test_f1" if runs else "test_f1_mean"
@@ -199,11 +204,11 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
             ),
             "alpha": table["alpha"].astype(float) if "alpha" in table.columns else np.nan,
             "ami_target": (
-                table["ami_target"].astype(float) if "ami_target" in table.columns else np.nan
+                table[TARGET_COLUMN].astype(float) if TARGET_COLUMN in table.columns else np.nan
             ),
             "ami": (
-                table["ami_mean" if runs else "ami_mean_mean"].astype(float)
-                if ("ami_mean" if runs else "ami_mean_mean") in table.columns
+                table[_AMI.mean if runs else _AMI.summary_mean].astype(float)
+                if (_AMI.mean if runs else _AMI.summary_mean) in table.columns
                 else np.nan
             ),
         },

@@ -1,18 +1,24 @@
-"""Figures of an experiment: F1 against n, AMI and T, and the AMI calibration curve.
+"""The paper's figures of an experiment: F1 against n, AMI and T, and the AMI calibration.
 
 Every plotting function takes a table (usually ``summary.parquet``: one row per
 configuration with ``test_f1_mean``, ``test_f1_std``, ``ami_mean_mean`` and
-``count``) and returns a :class:`matplotlib.figure.Figure` sized for one column
-of a paper (3.4 in wide, text of 7 pt or more). Figures are built without
-``pyplot``, so no global state or GUI backend is involved.
+``count``) and returns a :class:`matplotlib.figure.Figure` in the house style of
+:mod:`mtllaws.plotting` (one paper column wide, text of 7 pt or more, no ``pyplot``).
+:func:`plot_all` writes the figures of :data:`FIGURES` as PNG and PDF.
+
+Relatedness is AMI by default; every function takes ``measure=`` naming any measure
+of :data:`mtllaws.relatedness.MEASURES`, whose summary column
+(:func:`mtllaws.relatedness.measure_columns`) and label it then uses: the x axis of
+:func:`plot_f1_vs_ami` (F1 against any measure), the level labels of the others, the
+y axis of :func:`plot_calibration`.
 
 Synthetic tasks are grouped into *levels*: configurations with the same label
 noise, keyed by ``ami_target`` when the experiment asked for target AMIs and by
 ``alpha`` otherwise. A level is labelled with the mean measured AMI of its rows.
 When a figure has several values of a variable to show and none are given, up to
 ``max_levels`` distinct values spread over the range are chosen by
-:func:`pick_levels`. A figure whose selection is empty is still drawn, with a
-"no data for ..." note, because the workflow expects every file.
+:func:`mtllaws.plotting.pick_levels`. A figure whose selection is empty is still
+drawn, with a "no data for ..." note, because the workflow expects every file.
 
 Unbalanced experiments (``mode == "unbalanced"``) have no ``n_tokens_per_task``;
 their size axis is ``n_ner`` or ``n_syn`` (by default the one with more distinct
@@ -24,8 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,17 +37,28 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import MaxNLocator
+
+from mtllaws.plotting import (
+    FONT_PT,
+    FORMATS,
+    MARKERS,
+    add_legend,
+    auto_logx,
+    colors,
+    errorbar,
+    fmt,
+    new_figure,
+    no_data,
+    pick_levels,
+    pool_stats,
+    save_figure,
+    set_labels,
+)
+from mtllaws.relatedness import MEASURES, TARGET_COLUMN, Measure, measure_columns
 
 __all__ = [
     "FIGURES",
-    "FORMATS",
-    "COLUMN_WIDTH_IN",
-    "pick_levels",
-    "pool_stats",
-    "new_figure",
-    "no_data",
-    "save_figure",
     "figure_paths",
     "plot_f1_vs_n",
     "plot_f1_vs_ami",
@@ -57,16 +72,7 @@ logger = logging.getLogger(__name__)
 #: File stems written by :func:`plot_all`, each as ``<stem>.png`` and ``<stem>.pdf``.
 FIGURES = ("f1_vs_n", "f1_vs_ami", "f1_vs_tasks", "ami_vs_alpha")
 
-#: Formats written by :func:`save_figure`.
-FORMATS = ("png", "pdf")
-
-#: Width of one column of a two-column paper, in inches.
-COLUMN_WIDTH_IN = 3.4
-_HEIGHT_IN = 2.6
 _F1_HEIGHT_IN = 3.2  # room for a legend below the axes
-_FONT_PT = 8
-_SMALL_PT = 7
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
 _STL_COLOR = "black"
 _F1_LABEL = "NER test F1"
 _SIZE_LABELS = {
@@ -85,220 +91,20 @@ _NUMERIC = (
     "n_ner",
     "n_syn",
     "alpha",
-    "ami_target",
-    "ami_mean_mean",
-    "ami_mean_std",
+    TARGET_COLUMN,
     "test_f1_mean",
     "test_f1_std",
     "count",
 )
 
 
+def _measure(name: str) -> tuple[Measure, str]:
+    """The registered measure ``name`` and its summary column (mean over seeds)."""
+    column = measure_columns(name).summary_mean  # refuses an unknown name
+    return MEASURES[name], column
+
+
 # --------------------------------------------------------------------------- helpers
-
-
-def pick_levels(values, k: int = 4) -> list[float]:
-    """Choose up to ``k`` distinct values spread evenly over the sorted distinct values.
-
-    Parameters
-    ----------
-    values : array-like of float
-        Candidate values; NaN is ignored and duplicates count once.
-    k : int, default 4
-        The most values to return.
-
-    Returns
-    -------
-    list of float
-        All distinct values when there are at most ``k``; otherwise the smallest,
-        the largest and values at evenly spaced ranks between them. Sorted.
-
-    Raises
-    ------
-    ValueError
-        ``k`` is smaller than 1.
-    """
-    if k < 1:
-        raise ValueError(f"pick_levels: k = {k}; ask for at least one level")
-    arr = np.asarray(values, dtype=float)
-    distinct = np.unique(arr[~np.isnan(arr)])
-    if distinct.size <= k:
-        return distinct.tolist()
-    ranks = np.unique(np.round(np.linspace(0, distinct.size - 1, k)).astype(int))
-    return distinct[ranks].tolist()
-
-
-def pool_stats(
-    frame: pd.DataFrame,
-    by: Sequence[str],
-    *,
-    mean: str = "test_f1_mean",
-    std: str = "test_f1_std",
-    count: str = "count",
-    extra: Sequence[str] = (),
-) -> pd.DataFrame:
-    """Merge rows that share ``by`` into one, pooling means and standard deviations.
-
-    Each row summarises ``count`` seeds by a mean and a sample standard deviation.
-    The pooled mean is the count-weighted mean; the pooled standard deviation is
-    the sample standard deviation of all seeds together. A row with one seed (or
-    a NaN std) adds no within-row spread.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Rows to pool.
-    by : sequence of str
-        Grouping columns.
-    mean, std, count : str
-        Columns of the mean, the sample std and the number of seeds. A missing
-        ``count`` column counts every row as one seed; a missing ``std`` as 0.
-    extra : sequence of str
-        Further columns to average with the same weights, ignoring NaN
-        (e.g. ``ami_mean_mean``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``by``, then ``mean``, ``std``, ``count`` and ``extra`` (same names),
-        sorted by ``by``. ``std`` is NaN where the pooled count is 1.
-    """
-    by = list(by)
-    c = frame[count].astype(float) if count in frame else pd.Series(1.0, index=frame.index)
-    c = c.fillna(1.0).clip(lower=1.0)
-    m = frame[mean].astype(float)
-    s = frame[std].astype(float) if std in frame else pd.Series(0.0, index=frame.index)
-    s = s.where((c > 1) & s.notna(), 0.0)
-    work = frame[by].copy()
-    work["_c"] = c
-    work["_w"] = c * m
-    work["_cm2"] = c * m * m
-    work["_q"] = (c - 1.0) * s * s
-    for col in extra:
-        x = frame[col].astype(float)
-        work[f"_x_{col}"] = (c * x).where(x.notna())
-        work[f"_cx_{col}"] = c.where(x.notna())
-    sums = work.groupby(by, dropna=False, sort=True).sum(min_count=1).reset_index()
-    n = sums["_c"]
-    pooled_mean = sums["_w"] / n
-    var = (sums["_q"] + sums["_cm2"] - n * pooled_mean**2) / (n - 1.0)
-    out = sums[by].copy()
-    out[mean] = pooled_mean
-    out[std] = np.sqrt(var.clip(lower=0.0)).where(n > 1)
-    out[count] = n.astype(int)
-    for col in extra:
-        out[col] = sums[f"_x_{col}"] / sums[f"_cx_{col}"]
-    return out
-
-
-def new_figure(height: float = _HEIGHT_IN) -> tuple[Figure, object]:
-    """A one-axes figure one paper column wide, with 7 pt tick labels.
-
-    Parameters
-    ----------
-    height : float
-        Height in inches.
-
-    Returns
-    -------
-    (Figure, Axes)
-    """
-    fig = Figure(figsize=(COLUMN_WIDTH_IN, height), layout="constrained")
-    ax = fig.add_subplot()
-    ax.tick_params(labelsize=_SMALL_PT)
-    return fig, ax
-
-
-def _labels(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
-    ax.set_xlabel(xlabel, fontsize=_FONT_PT)
-    ax.set_ylabel(ylabel, fontsize=_FONT_PT)
-    if title:
-        ax.set_title(title, fontsize=_FONT_PT)
-
-
-def _legend(ax, handles=None, *, below: bool = False) -> None:
-    """A 7 pt legend: inside the axes, or below them in two columns (``below``)."""
-    if handles is None:
-        handles = ax.get_legend_handles_labels()[0]
-    if below:
-        ax.figure.legend(
-            handles=handles,
-            loc="outside lower center",
-            ncols=min(2, len(handles)),
-            fontsize=_SMALL_PT,
-            handlelength=1.6,
-            columnspacing=1.0,
-            frameon=False,
-        )
-    else:
-        ax.legend(
-            handles=handles, fontsize=_SMALL_PT, handlelength=1.6, framealpha=0.85, loc="best"
-        )
-
-
-def no_data(ax, what: str) -> None:
-    """Write "no data for <what>" in the middle of an empty axes.
-
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-        The axes; its labels are kept so the figure still says what it would show.
-    what : str
-        What is missing, e.g. ``"STL or MTL rows of experiment 'x'"``.
-    """
-    ax.text(
-        0.5,
-        0.5,
-        textwrap.fill(f"no data for {what}", 40),
-        transform=ax.transAxes,
-        ha="center",
-        va="center",
-        fontsize=_FONT_PT,
-    )
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def save_figure(
-    fig: Figure, stem: str | os.PathLike, *, formats: Sequence[str] = FORMATS, dpi: int = 300
-) -> list[Path]:
-    """Write ``fig`` as ``<stem>.<format>`` for every format, each atomically.
-
-    Each file is written to a temporary file in the same folder and renamed into
-    place, so a killed job leaves the old file or the new one, never half of one.
-    PDFs carry no creation date, so reruns give identical bytes.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-        The figure.
-    stem : path-like
-        Path without suffix; its folder is created if needed.
-    formats : sequence of str, default ("png", "pdf")
-        Formats, used as suffixes.
-    dpi : int, default 300
-        Resolution of raster formats.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The written files, in the order of ``formats``.
-    """
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fmt in formats:
-        path = stem.parent / f"{stem.name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp.{fmt}", dir=path.parent)
-        os.close(fd)
-        try:
-            metadata = {"CreationDate": None} if fmt == "pdf" else None
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        written.append(path)
-    return written
 
 
 def figure_paths(folder: str | os.PathLike) -> list[str]:
@@ -336,7 +142,8 @@ def _prepare(summary: pd.DataFrame, experiment: str | None, needed: Sequence[str
         )
     df = summary if experiment is None else summary[summary["experiment"] == experiment]
     df = df.copy()
-    for col in _NUMERIC:
+    measured = [(c.summary_mean, c.summary_std) for c in map(measure_columns, MEASURES)]
+    for col in (*_NUMERIC, *(c for pair in measured for c in pair)):
         if col in df.columns:
             df[col] = pd.to_numeric(df[col], errors="coerce")
     df = df[df["n_tasks"].notna() & df["test_f1_mean"].notna()]
@@ -387,34 +194,38 @@ def _size_columns(df: pd.DataFrame, unbalanced: bool, x: str | None) -> tuple[st
     return x, ("n_syn" if x == "n_ner" else "n_ner")
 
 
-def _level_key(df: pd.DataFrame) -> tuple[pd.Series, str]:
-    """The noise level of each row: rounded ami_target when given, else rounded alpha."""
-    if "ami_target" in df.columns and df["ami_target"].notna().any():
-        return df["ami_target"].round(3), "ami_target"
+def _level_key(df: pd.DataFrame, measure: str = "ami") -> tuple[pd.Series, str]:
+    """The noise level of each row: rounded target AMI when given, else rounded alpha.
+
+    Without either, the rounded measured value of ``measure`` (kind ``"measure"``).
+    """
+    if TARGET_COLUMN in df.columns and df[TARGET_COLUMN].notna().any():
+        return df[TARGET_COLUMN].round(3), TARGET_COLUMN
     if "alpha" in df.columns and df["alpha"].notna().any():
         return df["alpha"].round(3), "alpha"
-    return df["ami_mean_mean"].round(2), "ami"
+    return df[_measure(measure)[1]].round(2), "measure"
 
 
-def _level_table(mtl: pd.DataFrame) -> pd.DataFrame:
-    """One row per level present in ``mtl``: key, mean measured AMI, label; sorted by AMI."""
-    key, kind = _level_key(mtl)
-    work = pd.DataFrame({"level": key, "ami": mtl["ami_mean_mean"]}).dropna(subset=["level"])
-    table = work.groupby("level", sort=True)["ami"].mean().reset_index()
+def _level_table(mtl: pd.DataFrame, measure: str = "ami") -> pd.DataFrame:
+    """One row per level in ``mtl``: key, mean measured value, label; sorted by that value."""
+    key, kind = _level_key(mtl, measure)
+    spec, column = _measure(measure)
+    work = pd.DataFrame({"level": key, "value": mtl[column]}).dropna(subset=["level"])
+    table = work.groupby("level", sort=True)["value"].mean().reset_index()
     labels = []
-    for level, ami in zip(table["level"], table["ami"], strict=True):
+    for level, value in zip(table["level"], table["value"], strict=True):
+        measured = f"{spec.symbol} {value:.2f}"
         if kind == "alpha":
+            labels.append(f"{measured} (α = {level:g})" if np.isfinite(value) else f"α = {level:g}")
+        elif kind == TARGET_COLUMN:
+            target = "target" if measure == "ami" else "target AMI"
             labels.append(
-                f"AMI {ami:.2f} (α = {level:g})" if np.isfinite(ami) else f"α = {level:g}"
-            )
-        elif kind == "ami_target":
-            labels.append(
-                f"AMI {ami:.2f} (target {level:g})" if np.isfinite(ami) else f"AMI {level:g}"
+                f"{measured} ({target} {level:g})" if np.isfinite(value) else f"AMI {level:g}"
             )
         else:
-            labels.append(f"AMI {level:.2f}")
+            labels.append(f"{spec.symbol} {level:.2f}")
     table["label"] = labels
-    table["order"] = table["ami"].fillna(table["level"])
+    table["order"] = table["value"].fillna(table["level"])
     return table.sort_values(["order", "level"]).reset_index(drop=True)
 
 
@@ -436,7 +247,7 @@ def _select_levels(
             keep |= hit
         return table[keep]
     if amis is not None:
-        measured = table["ami"].to_numpy(float)
+        measured = table["value"].to_numpy(float)
         if np.isnan(measured).all():
             return table.iloc[0:0]
         idx = sorted({int(np.nanargmin(np.abs(measured - float(a)))) for a in amis})
@@ -460,57 +271,25 @@ def _restrict(
     return rows[rows[col] == top], float(top)
 
 
-def _errorbar(ax, x, y, yerr, *, label, color, marker, linestyle="-", zorder=2):
-    x = np.asarray(x, dtype=float)
-    order = np.argsort(x, kind="stable")
-    yerr = np.nan_to_num(np.asarray(yerr, dtype=float)[order], nan=0.0)
-    ax.errorbar(
-        x[order],
-        np.asarray(y, dtype=float)[order],
-        yerr=yerr,
-        label=label,
-        color=color,
-        marker=marker,
-        markersize=3.5,
-        linewidth=1.0,
-        elinewidth=0.7,
-        capsize=2,
-        linestyle=linestyle,
-        zorder=zorder,
-    )
-
-
-def _colors(k: int) -> list:
-    from matplotlib import colormaps
-
-    cmap = colormaps["viridis"]
-    return [cmap(v) for v in np.linspace(0.0, 0.85, max(k, 1))]
-
-
-def _auto_logx(ax, values) -> None:
-    """Use a log x axis with plain tick labels when the values span a factor of 10 or more."""
-    v = np.asarray(values, dtype=float)
-    v = np.unique(v[np.isfinite(v) & (v > 0)])
-    if not v.size or v.max() / v.min() < 10:
-        return
-    ax.set_xscale("log")
-    if v.size <= 6:
-        ax.set_xticks(v)
-    else:
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _fmt(value) -> str:
-    return f"{value:g}"
-
-
 def _where(experiment: str | None) -> str:
     return f" of experiment '{experiment}'" if experiment is not None else ""
 
 
 # --------------------------------------------------------------------------- figures
+
+
+def _f1_curve(ax, pts: pd.DataFrame, x: str, *, label, color, marker, zorder=2) -> None:
+    """One F1 curve: ``pts[x]`` against pooled ``test_f1_mean`` ± ``test_f1_std``."""
+    errorbar(
+        ax,
+        pts[x],
+        pts["test_f1_mean"],
+        pts["test_f1_std"],
+        label=label,
+        color=color,
+        marker=marker,
+        zorder=zorder,
+    )
 
 
 def _split_stl_mtl(df: pd.DataFrame, n_tasks: int) -> tuple[pd.DataFrame, pd.DataFrame, int]:
@@ -534,14 +313,15 @@ def plot_f1_vs_n(
     amis: Sequence[float] | None = None,
     max_levels: int = 4,
     x: str | None = None,
+    measure: str = "ami",
 ) -> Figure:
     """NER test F1 against the number of tokens, for STL and for MTL at several AMIs.
 
     Parameters
     ----------
     summary : pandas.DataFrame
-        The summary table (``n_tasks``, size columns, ``alpha``, ``ami_mean_mean``,
-        ``test_f1_mean``, ``test_f1_std``, ``count``).
+        The summary table (``n_tasks``, size columns, ``alpha``, ``ami_mean_mean``
+        (the summary column of ``measure``), ``test_f1_mean``, ``test_f1_std``, ``count``).
     experiment : str, optional
         Keep only this experiment's rows.
     n_tasks : int, default 2
@@ -549,25 +329,31 @@ def plot_f1_vs_n(
     alphas : sequence of float, optional
         Noise levels to show (values of ``ami_target`` or ``alpha``, see module doc).
     amis : sequence of float, optional
-        Show the levels whose measured AMI is nearest these values.
+        Show the levels whose measured ``measure`` (AMI) is nearest these values.
     max_levels : int, default 4
         Levels to choose automatically when neither ``alphas`` nor ``amis`` is given.
     x : {"n_ner", "n_syn"}, optional
         Size axis of an unbalanced experiment; by default the one with more values.
+    measure : str, default "ami"
+        The relatedness measure (:data:`mtllaws.relatedness.MEASURES`) that labels
+        the levels.
 
     Returns
     -------
     matplotlib.figure.Figure
         Mean ± std over seeds as error bars; STL in black.
     """
-    df = _prepare(summary, experiment, ("n_tasks", "ami_mean_mean", "test_f1_mean"))
+    column = _measure(measure)[1]
+    df = _prepare(summary, experiment, ("n_tasks", column, "test_f1_mean"))
     unbalanced = _is_unbalanced(df)
     xcol, other = _size_columns(df, unbalanced, x)
     fig, ax = new_figure(_F1_HEIGHT_IN)
     stl, mtl, t = _split_stl_mtl(df, n_tasks)
     mtl = mtl.copy()
-    mtl["_level"] = _level_key(mtl)[0] if len(mtl) else pd.Series(dtype=float)
-    levels = _select_levels(_level_table(mtl), alphas, amis, max_levels) if len(mtl) else None
+    mtl["_level"] = _level_key(mtl, measure)[0] if len(mtl) else pd.Series(dtype=float)
+    levels = (
+        _select_levels(_level_table(mtl, measure), alphas, amis, max_levels) if len(mtl) else None
+    )
     if levels is not None and len(levels):
         mtl = mtl[mtl["_level"].isin(levels["level"])]
         mtl, fixed = _restrict(mtl, other, ["_level", xcol])
@@ -577,7 +363,7 @@ def plot_f1_vs_n(
     drawn = 0
     title = f"STL and MTL (T = {t})"
     if fixed is not None:
-        title += f", {_SIZE_SHORT[other]} = {_fmt(fixed)}"
+        title += f", {_SIZE_SHORT[other]} = {fmt(fixed)}"
     # The single-task baseline has no synthetic task, so it cannot be drawn against n_syn:
     # it becomes a horizontal reference at the NER size of the MTL curves.
     if xcol == "n_syn":
@@ -591,41 +377,31 @@ def plot_f1_vs_n(
                 drawn += 1
     elif len(stl):
         pts = pool_stats(stl, [xcol])
-        _errorbar(
-            ax,
-            pts[xcol],
-            pts["test_f1_mean"],
-            pts["test_f1_std"],
-            label="STL (T = 1)",
-            color=_STL_COLOR,
-            marker="o",
-            zorder=3,
-        )
+        _f1_curve(ax, pts, xcol, label="STL (T = 1)", color=_STL_COLOR, marker="o", zorder=3)
         xs += pts[xcol].tolist()
         drawn += 1
     if levels is not None and len(levels):
-        colors = _colors(len(levels))
+        palette = colors(len(levels))
         for i, (level, label) in enumerate(zip(levels["level"], levels["label"], strict=True)):
             pts = pool_stats(mtl[mtl["_level"] == level], [xcol])
             if pts.empty:
                 continue
-            _errorbar(
+            _f1_curve(
                 ax,
-                pts[xcol],
-                pts["test_f1_mean"],
-                pts["test_f1_std"],
+                pts,
+                xcol,
                 label=f"MTL {label}",
-                color=colors[i],
-                marker=_MARKERS[(i + 1) % len(_MARKERS)],
+                color=palette[i],
+                marker=MARKERS[(i + 1) % len(MARKERS)],
             )
             xs += pts[xcol].tolist()
             drawn += 1
-    _labels(ax, _SIZE_LABELS[xcol], _F1_LABEL, title)
+    set_labels(ax, _SIZE_LABELS[xcol], _F1_LABEL, title)
     if drawn == 0:
         no_data(ax, f"STL or T = {t} MTL rows{_where(experiment)}")
         return fig
-    _auto_logx(ax, xs)
-    _legend(ax, below=True)
+    auto_logx(ax, xs)
+    add_legend(ax, below=True)
     return fig
 
 
@@ -638,8 +414,11 @@ def plot_f1_vs_ami(
     max_levels: int = 4,
     x: str | None = None,
     show_stl: bool = True,
+    measure: str = "ami",
 ) -> Figure:
-    """NER test F1 against the measured AMI of the synthetic tasks, at several n.
+    """NER test F1 against the measured AMI (or another measure) of the synthetic tasks.
+
+    One curve per n.
 
     Parameters
     ----------
@@ -658,24 +437,28 @@ def plot_f1_vs_ami(
         For an unbalanced experiment: which size column the curves are split by.
     show_stl : bool, default True
         Draw the STL F1 at the same n as a dashed line in the curve's colour.
+    measure : str, default "ami"
+        The x axis: a relatedness measure of :data:`mtllaws.relatedness.MEASURES`
+        (its summary column, e.g. ``ami_mean_mean``, and its label).
 
     Returns
     -------
     matplotlib.figure.Figure
-        The x value of a point is the mean measured AMI of its configuration.
+        The x value of a point is the mean measured value of its configuration.
     """
-    df = _prepare(summary, experiment, ("n_tasks", "ami_mean_mean", "test_f1_mean"))
+    spec, column = _measure(measure)
+    df = _prepare(summary, experiment, ("n_tasks", column, "test_f1_mean"))
     unbalanced = _is_unbalanced(df)
     scol, other = _size_columns(df, unbalanced, x)
     fig, ax = new_figure(_F1_HEIGHT_IN)
     stl, mtl, t = _split_stl_mtl(df, n_tasks)
-    mtl = mtl[mtl["ami_mean_mean"].notna()].copy()
+    mtl = mtl[mtl[column].notna()].copy()
     title = f"MTL, T = {t}"
-    _labels(ax, "AMI of the synthetic tasks to NER", _F1_LABEL, title)
+    set_labels(ax, spec.label, _F1_LABEL, title)
     if mtl.empty:
-        no_data(ax, f"T = {t} MTL rows with a measured AMI{_where(experiment)}")
+        no_data(ax, f"T = {t} MTL rows with a measured {spec.symbol}{_where(experiment)}")
         return fig
-    mtl["_level"] = _level_key(mtl)[0]
+    mtl["_level"] = _level_key(mtl, measure)[0]
     if ns is not None:
         sizes = [s for s in mtl[scol].unique() if np.isclose(s, np.asarray(ns, float)).any()]
     else:
@@ -683,24 +466,23 @@ def plot_f1_vs_ami(
     mtl = mtl[mtl[scol].isin(sizes)]
     mtl, fixed = _restrict(mtl, other, [scol, "_level"])
     if fixed is not None:
-        ax.set_title(f"{title}, {_SIZE_SHORT[other]} = {_fmt(fixed)}", fontsize=_FONT_PT)
+        ax.set_title(f"{title}, {_SIZE_SHORT[other]} = {fmt(fixed)}", fontsize=FONT_PT)
     sizes = sorted(mtl[scol].unique())
     if not sizes:
         no_data(
             ax, f"T = {t} MTL rows at {_SIZE_SHORT[scol]} in {list(ns or [])}{_where(experiment)}"
         )
         return fig
-    colors = _colors(len(sizes))
+    palette = colors(len(sizes))
     for i, size in enumerate(sizes):
-        pts = pool_stats(mtl[mtl[scol] == size], ["_level"], extra=["ami_mean_mean"])
-        _errorbar(
+        pts = pool_stats(mtl[mtl[scol] == size], ["_level"], extra=[column])
+        _f1_curve(
             ax,
-            pts["ami_mean_mean"],
-            pts["test_f1_mean"],
-            pts["test_f1_std"],
-            label=f"{_SIZE_SHORT[scol]} = {_fmt(size)}",
-            color=colors[i],
-            marker=_MARKERS[i % len(_MARKERS)],
+            pts,
+            column,
+            label=f"{_SIZE_SHORT[scol]} = {fmt(size)}",
+            color=palette[i],
+            marker=MARKERS[i % len(MARKERS)],
         )
     handles = ax.get_legend_handles_labels()[0]
     if show_stl and len(stl):
@@ -725,7 +507,7 @@ def plot_f1_vs_ami(
                 ref = stl[stl[scol] == size]
                 if len(ref):
                     m = pool_stats(ref, [scol])["test_f1_mean"].iloc[0]
-                    ax.axhline(m, color=colors[i], linestyle="--", linewidth=0.8, zorder=1)
+                    ax.axhline(m, color=palette[i], linestyle="--", linewidth=0.8, zorder=1)
                     drawn = True
             if drawn:
                 handles.append(
@@ -738,7 +520,7 @@ def plot_f1_vs_ami(
                         label=f"STL, same {_SIZE_SHORT[scol]}",
                     )
                 )
-    _legend(ax, handles, below=True)
+    add_legend(ax, handles, below=True)
     return fig
 
 
@@ -750,6 +532,7 @@ def plot_f1_vs_tasks(
     alphas: Sequence[float] | None = None,
     amis: Sequence[float] | None = None,
     max_levels: int = 4,
+    measure: str = "ami",
 ) -> Figure:
     """NER test F1 against the number of tasks T at several AMIs, at one size.
 
@@ -766,13 +549,15 @@ def plot_f1_vs_tasks(
         Levels to show, as in :func:`plot_f1_vs_n`.
     max_levels : int, default 4
         Levels to choose automatically.
+    measure : str, default "ami"
+        The relatedness measure that labels the levels.
 
     Returns
     -------
     matplotlib.figure.Figure
         Each curve starts at the STL result (T = 1) of the same NER size when present.
     """
-    df = _prepare(summary, experiment, ("n_tasks", "ami_mean_mean", "test_f1_mean"))
+    df = _prepare(summary, experiment, ("n_tasks", _measure(measure)[1], "test_f1_mean"))
     unbalanced = _is_unbalanced(df)
     size_cols = ["n_ner", "n_syn"] if unbalanced else ["n_tokens_per_task"]
     _size_columns(df, unbalanced, "n_ner" if unbalanced else None)
@@ -780,7 +565,7 @@ def plot_f1_vs_tasks(
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     stl = df[df["n_tasks"] == 1]
     mtl = df[df["n_tasks"] > 1].copy()
-    _labels(ax, "T (number of tasks, NER included)", _F1_LABEL)
+    set_labels(ax, "T (number of tasks, NER included)", _F1_LABEL)
     if mtl.empty:
         no_data(ax, f"MTL rows (T > 1){_where(experiment)}")
         return fig
@@ -801,30 +586,31 @@ def plot_f1_vs_tasks(
     )
     mtl = mtl[at]
     size_text = ", ".join(
-        f"{_SIZE_SHORT[c]} = {_fmt(v)}" for c, v in zip(size_cols, size, strict=True)
+        f"{_SIZE_SHORT[c]} = {fmt(v)}" for c, v in zip(size_cols, size, strict=True)
     )
-    ax.set_title(size_text, fontsize=_FONT_PT)
-    levels = _select_levels(_level_table(mtl), alphas, amis, max_levels) if len(mtl) else mtl
+    ax.set_title(size_text, fontsize=FONT_PT)
+    levels = (
+        _select_levels(_level_table(mtl, measure), alphas, amis, max_levels) if len(mtl) else mtl
+    )
     if mtl.empty or levels.empty:
         no_data(ax, f"MTL rows at {size_text}{_where(experiment)}")
         return fig
-    mtl["_level"] = _level_key(mtl)[0]
+    mtl["_level"] = _level_key(mtl, measure)[0]
     stl_pts = (
         pool_stats(stl[np.isclose(stl[size_cols[0]], size[0])], ["n_tasks"]) if len(stl) else None
     )
-    colors = _colors(len(levels))
+    palette = colors(len(levels))
     for i, (level, label) in enumerate(zip(levels["level"], levels["label"], strict=True)):
         pts = pool_stats(mtl[mtl["_level"] == level], ["n_tasks"])
         if stl_pts is not None and len(stl_pts):
             pts = pd.concat([stl_pts, pts], ignore_index=True)
-        _errorbar(
+        _f1_curve(
             ax,
-            pts["n_tasks"],
-            pts["test_f1_mean"],
-            pts["test_f1_std"],
+            pts,
+            "n_tasks",
             label=label,
-            color=colors[i],
-            marker=_MARKERS[(i + 1) % len(_MARKERS)],
+            color=palette[i],
+            marker=MARKERS[(i + 1) % len(MARKERS)],
         )
     if stl_pts is not None and len(stl_pts):
         ax.errorbar(
@@ -840,44 +626,53 @@ def plot_f1_vs_tasks(
             label="STL (T = 1)",
             zorder=4,
         )
-    _legend(ax, below=True)
+    add_legend(ax, below=True)
     return fig
 
 
-def _calibration_points(data: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """(alpha, ami, ami_std) points and a description of their source."""
+def _calibration_points(data: pd.DataFrame, measure: str = "ami") -> tuple[pd.DataFrame, str]:
+    """(alpha, value, value_std) points of ``measure`` and a description of their source."""
+    spec = _measure(measure)[0]
+    names = measure_columns(measure)
+    table_std = f"{names.values}_std"
     cols = set(data.columns)
     if "alpha" not in cols:
         raise ValueError(
             "calibration data lacks column 'alpha'; pass runs.parquet, summary.parquet or a "
-            "calibration table with columns alpha, ami, ami_std"
+            f"calibration table with columns alpha, {names.values}, {table_std}"
         )
     df = data.copy()
     if "n_tasks" in cols:
         df = df[pd.to_numeric(df["n_tasks"], errors="coerce") > 1]
     df["alpha"] = pd.to_numeric(df["alpha"], errors="coerce")
     df = df[df["alpha"].notna()]
-    if "ami" in cols and df["ami"].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
-        per_task = df[["alpha", "ami"]].explode("ami")
-        per_task["ami"] = pd.to_numeric(per_task["ami"], errors="coerce")
-        return per_task.dropna().assign(ami_std=np.nan), "tasks"
+    listed = (
+        names.values in cols
+        and df[names.values].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any()
+    )
+    if listed:
+        per_task = df[["alpha", names.values]].explode(names.values)
+        per_task = per_task.rename(columns={names.values: "value"})
+        per_task["value"] = pd.to_numeric(per_task["value"], errors="coerce")
+        return per_task.dropna().assign(value_std=np.nan), "tasks"
     for col, std, kind in (
-        ("ami_mean_mean", "ami_mean_std", "configurations"),
-        ("ami_mean", None, "runs"),
-        ("ami", "ami_std", "table"),
+        (names.summary_mean, names.summary_std, "configurations"),
+        (names.mean, None, "runs"),
+        (names.values, table_std, "table"),
     ):
         if col in cols:
             out = pd.DataFrame(
                 {
                     "alpha": df["alpha"],
-                    "ami": pd.to_numeric(df[col], errors="coerce"),
-                    "ami_std": pd.to_numeric(df[std], errors="coerce") if std in cols else np.nan,
+                    "value": pd.to_numeric(df[col], errors="coerce"),
+                    "value_std": pd.to_numeric(df[std], errors="coerce") if std in cols else np.nan,
                 }
             )
-            return out.dropna(subset=["ami"]), kind
+            return out.dropna(subset=["value"]), kind
     raise ValueError(
-        "calibration data has no AMI column; it needs 'ami' (runs: list per task, or a "
-        "calibration table), 'ami_mean' (runs) or 'ami_mean_mean' (summary)"
+        f"calibration data has no {spec.symbol} column; it needs '{names.values}' (runs: list "
+        f"per task, or a calibration table), '{names.mean}' (runs) or '{names.summary_mean}' "
+        "(summary)"
     )
 
 
@@ -886,8 +681,9 @@ def plot_calibration(
     *,
     experiment: str | None = None,
     reference: pd.DataFrame | None = None,
+    measure: str = "ami",
 ) -> Figure:
-    """The calibration curve: measured AMI to NER against the noise level α.
+    """The calibration curve: measured AMI (or another measure) to NER against α.
 
     Parameters
     ----------
@@ -900,7 +696,11 @@ def plot_calibration(
         Keep only this experiment's rows (when ``data`` has an ``experiment`` column).
     reference : pandas.DataFrame, optional
         A published mapping to overlay, with ``alpha`` and ``ami`` or
-        ``mutual_info`` (e.g. the paper's ``mtl_balanced.csv``).
+        ``mutual_info`` (e.g. the paper's ``mtl_balanced.csv``; for another measure
+        its column or its ``paper_columns``).
+    measure : str, default "ami"
+        The relatedness measure on the y axis; the columns named above are its
+        :func:`mtllaws.relatedness.measure_columns`.
 
     Returns
     -------
@@ -909,16 +709,22 @@ def plot_calibration(
     """
     if experiment is not None and "experiment" in data.columns:
         data = data[data["experiment"] == experiment]
-    points, kind = _calibration_points(data)
+    points, kind = _calibration_points(data, measure)
+    symbol = _measure(measure)[0].symbol
     fig, ax = new_figure()
-    _labels(ax, "α (diagonal of the label transition matrix)", "AMI to NER", "AMI calibration")
+    set_labels(
+        ax,
+        "α (diagonal of the label transition matrix)",
+        f"{symbol} to NER",
+        f"{symbol} calibration",
+    )
     drawn = False
     if len(points):
         single = kind == "table" or points.groupby(points["alpha"].round(6)).size().max() == 1
         if not single:
             ax.scatter(
                 points["alpha"],
-                points["ami"],
+                points["value"],
                 s=4,
                 color="0.6",
                 linewidths=0,
@@ -927,29 +733,31 @@ def plot_calibration(
                     kind, "one configuration"
                 ),
             )
-        grouped = points.groupby(points["alpha"].round(6))["ami"]
+        grouped = points.groupby(points["alpha"].round(6))["value"]
         means = grouped.mean()
         if single:
-            stds = points.groupby(points["alpha"].round(6))["ami_std"].mean()
+            stds = points.groupby(points["alpha"].round(6))["value_std"].mean()
         else:
             stds = grouped.std()
-        _errorbar(
+        errorbar(
             ax,
             means.index,
             means.to_numpy(),
             stds.reindex(means.index).to_numpy(),
             label="measured, mean ± std",
-            color=_colors(1)[0],
+            color=colors(1)[0],
             marker="o",
             zorder=3,
         )
         drawn = True
     if reference is not None:
-        col = "ami" if "ami" in reference.columns else "mutual_info"
+        accepted = (measure, *_measure(measure)[0].paper_columns)
+        col = next((c for c in accepted if c in reference.columns), accepted[0])
         if "alpha" not in reference.columns or col not in reference.columns:
+            paper = f"the paper's table (alpha, {accepted[1]}) or " if len(accepted) > 1 else ""
             raise ValueError(
-                "calibration reference lacks column 'alpha' or 'ami'/'mutual_info'; pass the "
-                "paper's table (alpha, mutual_info) or a calibration table (alpha, ami)"
+                f"calibration reference lacks column 'alpha' or {'/'.join(map(repr, accepted))};"
+                f" pass {paper}a calibration table (alpha, {measure})"
             )
         ref = reference[["alpha", col]].apply(pd.to_numeric, errors="coerce").dropna()
         ref = ref.groupby("alpha")[col].mean()
@@ -967,9 +775,9 @@ def plot_calibration(
             )
             drawn = True
     if not drawn:
-        no_data(ax, f"MTL rows with α and a measured AMI{_where(experiment)}")
+        no_data(ax, f"MTL rows with α and a measured {symbol}{_where(experiment)}")
         return fig
-    _legend(ax)
+    add_legend(ax)
     return fig
 
 
@@ -981,6 +789,7 @@ def plot_all(
     runs: pd.DataFrame | None = None,
     calibration: pd.DataFrame | None = None,
     reference: pd.DataFrame | None = None,
+    measure: str = "ami",
 ) -> list[Path]:
     """Write every figure of :data:`FIGURES` for one experiment as PNG and PDF.
 
@@ -999,6 +808,9 @@ def plot_all(
         is not given. Without either the curve is drawn from ``summary``.
     reference : pandas.DataFrame, optional
         A published α → AMI mapping overlaid on the calibration curve.
+    measure : str, default "ami"
+        The x axis of ``f1_vs_ami`` (:func:`plot_f1_vs_ami`); the other figures
+        keep AMI. The file names do not change.
 
     Returns
     -------
@@ -1014,7 +826,7 @@ def plot_all(
         cal_data = summary
     makers = {
         "f1_vs_n": lambda: plot_f1_vs_n(summary, experiment=experiment),
-        "f1_vs_ami": lambda: plot_f1_vs_ami(summary, experiment=experiment),
+        "f1_vs_ami": lambda: plot_f1_vs_ami(summary, experiment=experiment, measure=measure),
         "f1_vs_tasks": lambda: plot_f1_vs_tasks(summary, experiment=experiment),
         "ami_vs_alpha": lambda: plot_calibration(
             cal_data, experiment=experiment, reference=reference

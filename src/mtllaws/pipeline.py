@@ -28,6 +28,7 @@ from mtllaws import shards as mtl_shards
 from mtllaws.atomic import atomic_path, sha256_file
 from mtllaws.grid import config_hash, expand_experiment
 from mtllaws.logs import configure_logging
+from mtllaws.relatedness import MEASURES, TARGET_COLUMN, run_values
 
 __all__ = [
     "SPLITS",
@@ -242,7 +243,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
     """Study features and ``fixed`` columns exist; ``fixed`` values match the grid."""
     import re
 
-    from mtllaws.regress import resolve_column
+    from mtllaws.regress import aliases, resolve_column
 
     if not exp.get("studies"):
         return
@@ -257,7 +258,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
                 "n_ner": p.n_ner,
                 "n_syn": p.n_syn,
                 "alpha": np.nan if p.alpha is None else p.alpha,
-                "ami_target": np.nan if p.ami is None else p.ami,
+                TARGET_COLUMN: np.nan if p.ami is None else p.ami,
                 "_alpha_unknown": p.ami is not None,
             }
             for p in points
@@ -274,7 +275,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
             except ValueError:
                 raise ValueError(
                     f"{where}: column {key!r} is not a column of the summary table; use one "
-                    f"of {sorted(columns)} or an alias (n, ami, T, n_ner, n_syn, alpha, f1)"
+                    f"of {sorted(columns)} or an alias ({', '.join(aliases())})"
                 ) from None
         mask = np.ones(len(configs), dtype=bool)
         chosen = []
@@ -651,7 +652,8 @@ def simulate_pack(
         The Parquet file.
     """
     from mtllaws.corpus import load_prepared
-    from mtllaws.simulate import alpha_for_ami, make_tasks
+    from mtllaws.relatedness import alpha_for_ami
+    from mtllaws.simulate import make_tasks
 
     prepared = load_prepared(corpus_dir)
     frames, meta, alphas = [], {}, {}
@@ -688,7 +690,7 @@ def simulate_pack(
         meta[point["point_id"]] = {
             "alpha": None if alpha is None else float(alpha),
             "alphas": [float(a) for a in tasks.alphas],
-            "ami": [float(a) for a in tasks.ami],
+            **{name: [float(v) for v in values] for name, values in tasks.measures.items()},
         }
         logger.info(
             "%s: %d rows, AMI %s in %.2f s",
@@ -939,12 +941,9 @@ def evaluate_pack(
             "alpha": np.nan
             if meta[point["point_id"]]["alpha"] is None
             else meta[point["point_id"]]["alpha"],
-            "ami_target": np.nan if point["ami"] is None else float(point["ami"]),
+            TARGET_COLUMN: np.nan if point["ami"] is None else float(point["ami"]),
             "seed": point["seed"],
-            "ami": meta[point["point_id"]]["ami"],
-            "ami_mean": float(np.mean(meta[point["point_id"]]["ami"]))
-            if meta[point["point_id"]]["ami"]
-            else np.nan,
+            **run_values({k: v for k, v in meta[point["point_id"]].items() if k in MEASURES}),
         }
         all_tasks = settings["evaluate"]["all_tasks"] and point["n_tasks"] > 1
         for split in ("dev", "test"):

@@ -56,6 +56,7 @@ from mtllaws.regress_output import (
     write_study_outputs,
     write_tables,
 )
+from mtllaws.relatedness import MEASURES, measure_columns
 from mtllaws.validation import (
     MIN_TEST_CONFIGS,
     configuration_means,
@@ -67,6 +68,7 @@ from mtllaws.validation import (
 
 __all__ = [
     "ALIASES",
+    "aliases",
     "ENGINES",
     "InsufficientDataError",
     "MIN_ROWS",
@@ -119,26 +121,42 @@ ENGINES: dict[str, dict] = {
     },
 }
 
-#: Alias -> columns it stands for, in order of preference. Any member of a group
-#: also resolves to the first member present in the table.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "n": ("n_tokens_per_task",),
-    "ami": ("ami_mean_mean", "ami_mean", "mutual_info"),
-    "T": ("n_tasks",),
-    "n_ner": ("n_ner",),
-    "n_syn": ("n_syn",),
-    "alpha": ("alpha",),
-    "f1": ("test_f1_mean", "test_f1", "fscore"),
-}
+# Column -> symbol name in formulas (the paper's notation); measures add theirs.
+_SYMBOLS = {"n_tokens_per_task": "n", "n_tasks": "T"}
 
-# Column -> symbol name in formulas (the paper's notation).
-_SYMBOLS = {
-    "n_tokens_per_task": "n",
-    "ami_mean_mean": "AMI",
-    "ami_mean": "AMI",
-    "mutual_info": "AMI",
-    "n_tasks": "T",
-}
+
+def aliases() -> dict[str, tuple[str, ...]]:
+    """Alias -> columns it stands for, in order of preference, measures included.
+
+    Every measure of :data:`mtllaws.relatedness.MEASURES` (also one registered after
+    import) is an alias of its summary mean, then its run mean (``ami`` ->
+    ``ami_mean_mean``, ``ami_mean``, then the paper's ``mutual_info``).
+
+    Returns
+    -------
+    dict
+        ``n``, the measures, ``T``, ``n_ner``, ``n_syn``, ``alpha``, ``f1``.
+    """
+    out = {"n": ("n_tokens_per_task",)}
+    for name, measure in MEASURES.items():
+        cols = measure_columns(name)
+        out[name] = (cols.summary_mean, cols.mean, *measure.paper_columns)
+    out.update(
+        {
+            "T": ("n_tasks",),
+            "n_ner": ("n_ner",),
+            "n_syn": ("n_syn",),
+            "alpha": ("alpha",),
+            "f1": ("test_f1_mean", "test_f1", "fscore"),
+        }
+    )
+    return out
+
+
+#: Alias -> columns it stands for, in order of preference (the measures registered at
+#: import; :func:`aliases` also has later ones). Any member of a group also resolves
+#: to the first member present in the table.
+ALIASES: dict[str, tuple[str, ...]] = aliases()
 
 #: The balanced studies on the paper's published table (reference values chosen
 #: where that table has the most rows); usable with the workflow's summary too.
@@ -200,14 +218,15 @@ def resolve_column(table: pd.DataFrame, name: str) -> str:
     if name in table.columns:
         return name
     looked_for = ""
-    for key, group in ALIASES.items():
+    known_aliases = aliases()
+    for key, group in known_aliases.items():
         if name == key or name.lower() == key.lower() or name in group:
             for column in group:
                 if column in table.columns:
                     return column
             others = [c for c in group if c != name]
             looked_for = f" (nor {' or '.join(others)})" if others else ""
-    known = ", ".join(f"{k} -> {'/'.join(v)}" for k, v in ALIASES.items())
+    known = ", ".join(f"{k} -> {'/'.join(v)}" for k, v in known_aliases.items())
     raise ValueError(
         f"column {name!r}{looked_for} is not in the table; its columns are {list(table.columns)} "
         f"(aliases: {known}); name an existing column"
@@ -216,7 +235,12 @@ def resolve_column(table: pd.DataFrame, name: str) -> str:
 
 def variable_symbol(column: str) -> str:
     """Symbol name of a column in formulas: ``n``, ``AMI``, ``T``, else the column name."""
-    name = _SYMBOLS.get(column, re.sub(r"\W", "_", column))
+    symbols = dict(_SYMBOLS)
+    for measure in MEASURES.values():
+        cols = measure_columns(measure.name)
+        for measured in (cols.summary_mean, cols.mean, *measure.paper_columns):
+            symbols[measured] = measure.symbol
+    name = symbols.get(column, re.sub(r"\W", "_", column))
     from mtllaws.formula import PLACEHOLDER
 
     return name + "_" if name == PLACEHOLDER else name

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mtllaws.atomic import atomic_path
+from mtllaws.relatedness import MEASURES, TARGET_COLUMN, measure_columns
 
 __all__ = [
     "atomic_path",
@@ -28,6 +29,7 @@ __all__ = [
     "write_csv",
     "read_shard",
     "RUN_COLUMNS",
+    "measure_run_columns",
     "GROUP_KEYS",
     "WALL_TIME_COLUMNS",
     "INVARIANT_COLUMNS",
@@ -40,7 +42,26 @@ __all__ = [
     "shard_problem",
 ]
 
-#: Columns every evaluate shard has, with the kind of value (pandas dtype kind).
+
+def measure_run_columns(name: str) -> dict[str, str]:
+    """The run columns of relatedness measure ``name`` with their dtype kinds.
+
+    Parameters
+    ----------
+    name : str
+        A measure of :data:`mtllaws.relatedness.MEASURES`.
+
+    Returns
+    -------
+    dict
+        ``{<name>: "O", <name>_mean: "f"}``: the list per model and its mean.
+    """
+    cols = measure_columns(name)
+    return {cols.values: "O", cols.mean: "f"}
+
+
+#: Columns every evaluate shard has, with the kind of value (pandas dtype kind). AMI's
+#: columns are required; another measure's columns are checked when present.
 RUN_COLUMNS: dict[str, str] = {
     "experiment": "O",
     "mode": "O",
@@ -52,10 +73,9 @@ RUN_COLUMNS: dict[str, str] = {
     "n_ner": "i",
     "n_syn": "i",
     "alpha": "f",
-    "ami_target": "f",
+    TARGET_COLUMN: "f",
     "seed": "i",
-    "ami": "O",
-    "ami_mean": "f",
+    **measure_run_columns("ami"),
     "dev_precision": "f",
     "dev_recall": "f",
     "dev_f1": "f",
@@ -87,7 +107,7 @@ GROUP_KEYS = [
     "n_ner",
     "n_syn",
     "alpha",
-    "ami_target",
+    TARGET_COLUMN,
 ]
 
 #: Columns that differ between two otherwise identical runs.
@@ -251,7 +271,12 @@ def read_shard(path: str | os.PathLike) -> pd.DataFrame:
         )
     if len(frame) == 0:
         raise ShardError(f"shard {path} has no rows; an evaluate shard has one per model")
-    for column, kind in RUN_COLUMNS.items():
+    expected = dict(RUN_COLUMNS)
+    for name in MEASURES:
+        expected.update(
+            {c: k for c, k in measure_run_columns(name).items() if c in frame.columns}
+        )
+    for column, kind in expected.items():
         actual = frame[column].dtype.kind
         ok = actual == kind or (kind == "f" and actual in "if") or (kind == "O" and actual in "OUT")
         if not ok:
