@@ -10,7 +10,7 @@ from _snakemake import snakemake_command
 from snakemake.utils import validate
 from snakemake_interface_common.exceptions import WorkflowError
 
-from mtllaws.pipeline import check_config
+from mtllaws.config_check import check_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from _snakemake import snakemake_command
 
-from mtllaws.pipeline import corpus_facts
+from mtllaws.config_check import corpus_facts
 from mtllaws.progress import load_config, progress_table
 from mtllaws.shards import WALL_TIME_COLUMNS, write_parquet
 

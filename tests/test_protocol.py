@@ -9,7 +9,8 @@ import pytest
 from snakemake.utils import validate
 from snakemake_interface_common.exceptions import WorkflowError
 
-from mtllaws.pipeline import build_model_config, check_config
+from mtllaws.config_check import check_config
+from mtllaws.pipeline import build_model_config
 from mtllaws.progress import load_config
 from mtllaws.protocol import PROTOCOLS, apply_protocols
 

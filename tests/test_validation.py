@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtllaws.pipeline import check_regress_config
+from mtllaws.config_check import check_regress_config
 from mtllaws.regress import InsufficientDataError, run_studies
 from mtllaws.validation import (
     MIN_CONFIGS,

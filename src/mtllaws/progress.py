@@ -64,7 +64,7 @@ def load_config(paths: Sequence[str | os.PathLike], *, schema: str | os.PathLike
         One line naming the file (missing, not YAML, not a mapping) or the config
         key that breaks the schema.
     """
-    from mtllaws.pipeline import validate_config
+    from mtllaws.config_check import validate_config
 
     config: dict = {}
     for path in paths:

@@ -15,7 +15,8 @@ os.environ.update(
 
 from mtllaws import corpus_source
 from mtllaws import grid as mtl_grid
-from mtllaws import pipeline
+from mtllaws import config_check
+from mtllaws import settings as mtl_settings
 from mtllaws import shards as mtl_shards
 from mtllaws.figures import figure_paths
 from mtllaws.protocol import apply_protocols
@@ -24,11 +25,11 @@ from mtllaws.regress import ENGINES
 # `protocol: published` fills in its keys before the schema's defaults (explicit keys win)
 apply_protocols(config)
 # One line naming the bad key (Snakemake's validate() prints the whole schema after it).
-pipeline.validate_config(
+config_check.validate_config(
     config, str(Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 )
 
-EXPERIMENTS = pipeline.check_config(config)
+EXPERIMENTS = config_check.check_config(config)
 PACKS = {
     name: mtl_grid.group_packs(
         mtl_grid.expand_experiment(name, exp),
@@ -92,7 +93,7 @@ def get_points(wildcards):
 
 def get_corpus_settings(wildcards):
     """The corpus settings shared by the experiments that use this corpus name."""
-    return pipeline.corpus_settings(EXPERIMENTS, wildcards.corpus)
+    return mtl_settings.corpus_settings(EXPERIMENTS, wildcards.corpus)
 
 
 def get_corpus_source(wildcards):
@@ -115,7 +116,7 @@ def get_prepared_corpus(wildcards):
 
 def get_embedding_settings(wildcards):
     """The embedding settings named by an embedding id."""
-    return pipeline.embedding_settings(
+    return mtl_settings.embedding_settings(
         EXPERIMENTS, wildcards.corpus, wildcards.embedding
     )
 
@@ -123,7 +124,7 @@ def get_embedding_settings(wildcards):
 def get_pretrained_vectors(wildcards):
     """The pretrained vector file (local or downloaded), or nothing when fastText is trained here."""
     settings = get_embedding_settings(wildcards)
-    path = settings["pretrained"] or pipeline.embedding_download_path(settings)
+    path = settings["pretrained"] or mtl_settings.embedding_download_path(settings)
     return [path] if path else []
 
 
@@ -134,7 +135,7 @@ def get_download_settings(wildcards):
     """
     target = str(Path("resources", "embeddings", "download", wildcards.download))
     for exp in EXPERIMENTS.values():
-        if pipeline.embedding_download_path(exp["embeddings"]) == target:
+        if mtl_settings.embedding_download_path(exp["embeddings"]) == target:
             return {k: exp["embeddings"][k] for k in ("url", "sha256", "size")}
     raise ValueError(f"no experiment's embeddings.url downloads to {target}")
 
@@ -147,7 +148,7 @@ def get_embeddings(wildcards):
             "resources",
             "embeddings",
             exp["corpus"]["name"],
-            f"{pipeline.embedding_id(exp['embeddings'])}.npy",
+            f"{mtl_settings.embedding_id(exp['embeddings'])}.npy",
         )
     )
 

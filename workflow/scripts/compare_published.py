@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from mtllaws.compare import write_comparison
-from mtllaws.pipeline import configure_logging
+from mtllaws.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 

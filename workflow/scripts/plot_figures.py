@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mtllaws.figures import FIGURES, figure_paths, plot_all
-from mtllaws.pipeline import configure_logging
+from mtllaws.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ Threads
 import logging
 from pathlib import Path
 
-from mtllaws.pipeline import configure_logging
+from mtllaws.logs import configure_logging
 from mtllaws.regress import read_table, run_studies, write_json, write_tables
 
 logger = logging.getLogger(__name__)
