@@ -356,7 +356,7 @@ def check_regress_config(config: Mapping, experiments: Mapping) -> None:
         Naming the config key, the study and the count.
     """
     from mtllaws.grid import expand_experiment
-    from mtllaws.regress import ENGINES
+    from mtllaws.regress import DEFAULTS, ENGINES
     from mtllaws.validation import study_configuration_counts, validation_plan
 
     regress = config.get("regress") or {}
@@ -383,8 +383,8 @@ def check_regress_config(config: Mapping, experiments: Mapping) -> None:
                 validation_plan(
                     study["name"],
                     n_configs,
-                    test_size=float(regress.get("test_size", 0.1)),
-                    cv=int(regress.get("cv", 5)),
+                    test_size=float(regress.get("test_size", DEFAULTS["test_size"])),
+                    cv=int(regress.get("cv", DEFAULTS["cv"])),
                     extrapolate=axes,
                 )
             except ValueError as err:
