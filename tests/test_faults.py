@@ -80,7 +80,8 @@ def runs(work: Path) -> pd.DataFrame:
 
 
 def progress(work: Path):
-    table = progress_table(load_config([work / "config.yaml"]), root=work)
+    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+    table = progress_table(load_config([work / "config.yaml"], schema=schema), root=work)
     return table.iloc[0][["done", "pending", "failed"]].tolist(), table.attrs["failures"]
 
 

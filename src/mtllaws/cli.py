@@ -399,13 +399,40 @@ def _configure_progress(p: argparse.ArgumentParser) -> None:
         default=".",
         help="the workflow's working directory (holds config/, results/, logs/)",
     )
+    p.add_argument(
+        "--schema",
+        help=f"the workflow's config schema (default: {_SCHEMA} under --directory, "
+        "else under the current directory)",
+    )
+
+
+#: The workflow's config schema, relative to a checkout.
+_SCHEMA = Path("workflow", "schemas", "config.schema.yaml")
+
+
+def _find_schema(schema: str | None, directory: Path) -> Path:
+    """``--schema`` when given, else the schema of the checkout at ``directory`` or here."""
+    if schema:
+        if not Path(schema).is_file():
+            raise ValueError(f"--schema {schema}: no such file; give the workflow's {_SCHEMA}")
+        return Path(schema)
+    for candidate in (directory / _SCHEMA, _SCHEMA):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(
+        f"no config schema at {directory / _SCHEMA} or ./{_SCHEMA}; run from the workflow's "
+        "checkout or pass --schema PATH"
+    )
 
 
 def _run_progress(args: argparse.Namespace) -> int:
     from mtllaws.progress import format_progress, load_config, progress_table
 
     root = Path(args.directory)
-    config = load_config([root / "config" / "config.yaml", *args.configfile])
+    config = load_config(
+        [root / "config" / "config.yaml", *args.configfile],
+        schema=_find_schema(args.schema, root),
+    )
     sys.stdout.write(format_progress(progress_table(config, root=root)) + "\n")
     return 0
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mtllaws.grid import expand_experiment
+from mtllaws.paths import CORPUS
 
 __all__ = [
     "CONLL2003_FACTS",
@@ -128,13 +129,13 @@ def corpus_facts(settings: Mapping, *, root: str | os.PathLike = ".") -> dict | 
     folder = (
         Path(settings["dir"])
         if settings.get("dir")
-        else Path("resources", "corpus", settings["name"], "download")
+        else Path(CORPUS["download"].format(corpus=settings["name"]))
     )
     train = folder / "train.txt" if folder.is_absolute() else root / folder / "train.txt"
     if train.is_file():
         c, n = _count_train(train)
         return {"n_classes": c, "n_train": n, "source": str(train)}
-    meta = root / "resources" / "corpus" / settings["name"] / "prepared" / "meta.json"
+    meta = root / CORPUS["prepared"].format(corpus=settings["name"]) / "meta.json"
     try:
         data = json.loads(meta.read_text(encoding="utf-8"))
         return {

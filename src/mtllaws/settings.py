@@ -106,7 +106,9 @@ def embedding_download_path(settings: Mapping) -> str:
     name = Path(urllib.parse.urlparse(url).path).name
     name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name) or "vectors"
     digest = hashlib.sha256(url.encode()).hexdigest()[:8]
-    return str(Path("resources", "embeddings", "download", f"{digest}_{name}"))
+    from mtllaws.paths import EMBEDDINGS
+
+    return str(Path(EMBEDDINGS["download"].format(download=f"{digest}_{name}")))
 
 
 def embedding_settings(experiments: Mapping, corpus: str, emb_id: str) -> dict:
