@@ -21,6 +21,7 @@ import pandas as pd
 
 from mtllaws.grid import expand_experiment
 from mtllaws.paths import CORPUS
+from mtllaws.settings import model_overrides
 
 __all__ = [
     "CONLL2003_FACTS",
@@ -327,6 +328,7 @@ def check_config(config: Mapping, *, root: str | os.PathLike = ".") -> dict[str,
             )
     facts: dict[str, dict | None] = {}
     for name, exp in experiments.items():
+        model_overrides(exp.get("model") or {}, where=f"experiments.{name}.model")
         points = expand_experiment(name, exp, root=root)
         corpus = exp["corpus"]
         if corpus["name"] not in facts:

@@ -24,7 +24,7 @@ from mtllaws import __version__
 from mtllaws import shards as mtl_shards
 from mtllaws.atomic import atomic_path
 from mtllaws.grid import config_hash
-from mtllaws.settings import embedding_download_path, fasttext_options
+from mtllaws.settings import embedding_download_path, fasttext_options, model_overrides
 
 __all__ = [
     "aggregate",
@@ -230,19 +230,15 @@ def _point_arrays(tasks: pd.DataFrame, point_id: str) -> tuple[np.ndarray, np.nd
 def build_model_config(
     settings: Mapping, *, n_tasks: int, n_classes: int, emb_dim: int, window: int
 ):
-    """The :class:`~mtllaws.models.ModelConfig` of an experiment's ``model`` settings."""
+    """The :class:`~mtllaws.models.ModelConfig` of an experiment's ``model`` settings.
+
+    ``hidden``, ``dense`` and ``shared_dense`` set to null keep the preset's value
+    (:func:`mtllaws.settings.model_overrides`).
+    """
     from mtllaws.models import model_config
 
     model = settings["model"]
-    overrides = {}
-    if model.get("layers"):
-        overrides["layers"] = model["layers"]
-    if model.get("hidden"):
-        overrides["hidden"] = model["hidden"]
-    if model.get("dense") is not None:
-        overrides["dense"] = tuple(model["dense"])
-    if model.get("shared_dense", -1) >= 0:
-        overrides["shared_dense"] = model["shared_dense"]
+    overrides = model_overrides(model)
     return model_config(
         model["preset"],
         n_tasks=n_tasks,

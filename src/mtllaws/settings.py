@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = [
+    "KEEP_PRESET",
+    "model_overrides",
     "corpus_settings",
     "embedding_download_path",
     "embedding_id",
@@ -117,3 +119,49 @@ def embedding_settings(experiments: Mapping, corpus: str, emb_id: str) -> dict:
         if exp["corpus"]["name"] == corpus and embedding_id(exp["embeddings"]) == emb_id:
             return dict(exp["embeddings"])
     raise ValueError(f"no experiment uses embeddings '{emb_id}' with corpus '{corpus}'")
+
+
+#: The value of ``model.hidden``, ``model.dense`` and ``model.shared_dense`` that keeps
+#: the preset's (the one convention; the old markers are refused).
+KEEP_PRESET = None
+
+#: Old "keep the preset" markers, refused with a message naming the key.
+_OLD_MARKERS = {"hidden": 0, "shared_dense": -1}
+
+
+def model_overrides(model: Mapping, *, where: str = "model") -> dict:
+    """The :func:`mtllaws.models.model_config` overrides of a ``model`` config block.
+
+    ``layers`` (when not empty), ``hidden``, ``dense`` and ``shared_dense`` override
+    the preset; :data:`KEEP_PRESET` (null) keeps the preset's value.
+
+    Parameters
+    ----------
+    model : mapping
+        An experiment's ``model`` settings.
+    where : str
+        The config key of ``model``, for messages.
+
+    Raises
+    ------
+    ValueError
+        An old marker (``hidden: 0``, ``shared_dense: -1``); the message names the
+        key and the fix.
+    """
+    for key, old in _OLD_MARKERS.items():
+        value = model.get(key)
+        if value is not None and value == old:
+            raise ValueError(
+                f"config key {where}.{key}: {old} no longer means 'keep the preset'; write "
+                f"{key}: null (or leave it out) to keep the preset's value"
+            )
+    overrides = {}
+    if model.get("layers"):
+        overrides["layers"] = model["layers"]
+    if model.get("hidden") is not KEEP_PRESET:
+        overrides["hidden"] = model["hidden"]
+    if model.get("dense") is not KEEP_PRESET:
+        overrides["dense"] = tuple(model["dense"])
+    if model.get("shared_dense") is not KEEP_PRESET:
+        overrides["shared_dense"] = model["shared_dense"]
+    return overrides
