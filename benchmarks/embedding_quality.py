@@ -36,7 +36,7 @@ from mtllaws.corpus import prepare_corpus
 from mtllaws.embeddings import prepare_embeddings
 from mtllaws.evaluate import score_ids
 from mtllaws.models import model_config
-from mtllaws.pipeline import fasttext_options
+from mtllaws.settings import fasttext_options
 from mtllaws.simulate import make_tasks
 from mtllaws.train import TrainConfig, predict, train_model
 

@@ -39,3 +39,20 @@ def test_unwritable_folder_names_the_file_and_the_fix(tmp_path):
             tmp.write_text("x")
     assert f"cannot write {target}" in str(info.value)
     assert "make it writable" in str(info.value)
+
+
+def test_text_json_and_npy_helpers_write_whole_files(tmp_path):
+    import json
+
+    import numpy as np
+
+    from mtllaws.atomic import atomic_save_npy, atomic_write_json, atomic_write_text
+
+    atomic_write_text(tmp_path / "a" / "t.md", "α\n")
+    assert (tmp_path / "a" / "t.md").read_bytes() == "α\n".encode()
+    atomic_write_json(tmp_path / "v.json", {"w": ["é", 1]})
+    assert (tmp_path / "v.json").read_text(encoding="utf-8") == '{"w":["é",1]}'
+    assert json.loads((tmp_path / "v.json").read_text(encoding="utf-8")) == {"w": ["é", 1]}
+    atomic_save_npy(tmp_path / "x.npy", np.arange(3, dtype=np.int32))
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), [0, 1, 2])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "t.md", "v.json", "x.npy"]

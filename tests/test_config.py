@@ -10,7 +10,7 @@ from _snakemake import snakemake_command
 from snakemake.utils import validate
 from snakemake_interface_common.exceptions import WorkflowError
 
-from mtllaws.pipeline import check_config
+from mtllaws.config_check import check_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -303,3 +303,27 @@ def test_unknown_key_is_located_in_one_line_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "config key experiments.e.train: Additional properties are not allowed" in output
     assert len(output.splitlines()) < 40, output
+
+
+@pytest.mark.parametrize(("key", "old"), [("hidden", 0), ("shared_dense", -1)])
+def test_old_keep_the_preset_markers_are_refused_naming_key_and_fix(key, old):
+    # issue 16: hidden 0, shared_dense -1 and dense null all meant "keep the preset"
+    config = base_config()
+    config["experiments"]["e"]["model"] = {key: old}
+    config = validated(config)
+    with pytest.raises(ValueError, match=rf"experiments\.e\.model\.{key}: {old} no longer") as info:
+        check_config(config)
+    assert f"{key}: null" in str(info.value)
+
+
+def test_null_keeps_the_preset_for_every_model_override():
+    from mtllaws.models import model_config
+    from mtllaws.pipeline import build_model_config
+
+    exp = validated(base_config())["experiments"]["e"]
+    assert {exp["model"][k] for k in ("hidden", "dense", "shared_dense")} == {None}
+    dims = {"n_tasks": 2, "n_classes": 5, "emb_dim": 300, "window": 7}
+    assert build_model_config(exp, **dims) == model_config("default", **dims)
+    exp["model"].update(hidden=16, dense=[8], shared_dense=0)
+    cfg = build_model_config(exp, **dims)
+    assert (cfg.hidden, cfg.dense, cfg.shared_dense) == (16, (8,), 0)

@@ -18,7 +18,7 @@ import yaml
 from _snakemake import snakemake_command
 
 from mtllaws.corpus_source import ENV_VAR, SHARED_DIR, download_dir, find_files, resolve
-from mtllaws.pipeline import download_corpus
+from mtllaws.download import download_corpus
 
 SPLITS = ("train", "valid", "test")
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from _snakemake import snakemake_command
 
-from mtllaws.pipeline import corpus_facts
+from mtllaws.config_check import corpus_facts
 from mtllaws.progress import load_config, progress_table
 from mtllaws.shards import WALL_TIME_COLUMNS, write_parquet
 
@@ -80,7 +80,8 @@ def runs(work: Path) -> pd.DataFrame:
 
 
 def progress(work: Path):
-    table = progress_table(load_config([work / "config.yaml"]), root=work)
+    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+    table = progress_table(load_config([work / "config.yaml"], schema=schema), root=work)
     return table.iloc[0][["done", "pending", "failed"]].tolist(), table.attrs["failures"]
 
 

@@ -14,22 +14,20 @@ import torch
 from snakemake.utils import validate
 
 from mtllaws.corpus import load_prepared
+from mtllaws.download import download_corpus
 from mtllaws.embeddings import FASTTEXT_EPOCHS, load_embeddings
 from mtllaws.grid import GridPoint, model_settings
 from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.pipeline import (
     collect_study_results,
-    download_corpus,
-    embedding_download_path,
-    embedding_id,
     evaluate_pack,
-    fasttext_options,
     prepare_corpus_stage,
     prepare_embeddings_stage,
     read_tasks,
     simulate_pack,
     train_pack,
 )
+from mtllaws.settings import embedding_download_path, embedding_id, fasttext_options
 from mtllaws.simulate import simulate_labels
 from mtllaws.train import predict
 

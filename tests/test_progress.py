@@ -1,5 +1,7 @@
 """Tests of mtllaws.progress."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -7,6 +9,8 @@ import yaml
 
 from mtllaws.progress import format_progress, load_config, progress_table
 from mtllaws.shards import RUN_COLUMNS, write_parquet
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def write_config(tmp_path, **exp):
@@ -50,7 +54,7 @@ def write_pack(root, pack, *, skip=()):
 
 
 def test_counts_done_pending_failed(tmp_path):
-    config = load_config([write_config(tmp_path)])
+    config = load_config([write_config(tmp_path)], schema=SCHEMA)
     assert progress_table(config, root=tmp_path).iloc[0].tolist() == ["e", 4, 0, 4, 0]
     write_pack(tmp_path, "T1_n100_s0")
     write_pack(tmp_path, "T1_n100_s1")
@@ -67,7 +71,7 @@ def test_counts_done_pending_failed(tmp_path):
 
 
 def test_failed_job_reports_the_first_line_of_its_error(tmp_path):
-    config = load_config([write_config(tmp_path)])
+    config = load_config([write_config(tmp_path)], schema=SCHEMA)
     log = tmp_path / "logs/e/train/T2_n100_a0.9_s1.log"
     log.parent.mkdir(parents=True)
     log.write_text(
@@ -83,7 +87,7 @@ def test_failed_job_reports_the_first_line_of_its_error(tmp_path):
 
 
 def test_packs_count_all_their_points(tmp_path):
-    config = load_config([write_config(tmp_path, pack_seeds=True)])
+    config = load_config([write_config(tmp_path, pack_seeds=True)], schema=SCHEMA)
     write_pack(tmp_path, "T2_n100_a0.9_sall")
     assert progress_table(config, root=tmp_path).iloc[0].tolist() == ["e", 4, 2, 2, 0]
 
@@ -92,14 +96,14 @@ def test_later_files_override_earlier(tmp_path):
     first = write_config(tmp_path)
     second = tmp_path / "more.yaml"
     second.write_text(yaml.safe_dump({"experiments": {"e": {"seeds": [5]}}}))
-    config = load_config([first, second])
+    config = load_config([first, second], schema=SCHEMA)
     assert config["experiments"]["e"]["seeds"] == [5]
     assert config["experiments"]["e"]["grid"][0]["n_tasks"] == [1, 2]
 
 
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="nope.yaml"):
-        load_config([tmp_path / "nope.yaml"])
+        load_config([tmp_path / "nope.yaml"], schema=SCHEMA)
 
 
 def test_cli_progress(tmp_path, capsys):
@@ -146,5 +150,25 @@ def test_cli_progress_reads_relative_points_csv_from_directory(tmp_path, capsys,
     config = {"run": ["e"], "experiments": {"e": {"points_csv": "points.csv", "seeds": [0]}}}
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.chdir(tmp_path.parent)
-    assert main(["progress", "--directory", str(tmp_path)]) == 0
+    assert main(["progress", "--directory", str(tmp_path), "--schema", str(SCHEMA)]) == 0
     assert "e" in capsys.readouterr().out
+
+
+def test_cli_progress_finds_the_schema_of_the_checkout_or_names_schema(
+    tmp_path, capsys, monkeypatch
+):
+    # issue 16: the package read workflow/schemas by its own path
+    from mtllaws.cli import main
+
+    (tmp_path / "config").mkdir()
+    write_config(tmp_path).rename(tmp_path / "config" / "config.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["progress"]) == 2
+    err = capsys.readouterr().err
+    assert "workflow/schemas/config.schema.yaml" in err and "--schema" in err
+    assert main(["progress", "--schema", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: no such file" in capsys.readouterr().err
+    (tmp_path / "workflow" / "schemas").mkdir(parents=True)
+    (tmp_path / "workflow" / "schemas" / "config.schema.yaml").write_text(SCHEMA.read_text())
+    assert main(["progress"]) == 0
+    assert "0% done" in capsys.readouterr().out

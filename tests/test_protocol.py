@@ -9,7 +9,8 @@ import pytest
 from snakemake.utils import validate
 from snakemake_interface_common.exceptions import WorkflowError
 
-from mtllaws.pipeline import build_model_config, check_config
+from mtllaws.config_check import check_config
+from mtllaws.pipeline import build_model_config
 from mtllaws.progress import load_config
 from mtllaws.protocol import PROTOCOLS, apply_protocols
 
@@ -84,7 +85,9 @@ def test_protocol_table_matches_the_schema_choices():
 
 @pytest.mark.parametrize("name", ["paper_balanced", "paper_unbalanced", "paper_check"])
 def test_paper_presets_run_the_published_protocol(name):
-    config = load_config([REPO / "config/config.yaml", REPO / f"config/experiments/{name}.yaml"])
+    config = load_config(
+        [REPO / "config/config.yaml", REPO / f"config/experiments/{name}.yaml"], schema=SCHEMA
+    )
     exp = check_config(config)[name]
     assert exp["protocol"] == "published" and exp["slices"] == "contiguous"
     assert exp["model"]["layers"] == "LSTM_2FCs" and exp["corpus"]["cross_sentence"]

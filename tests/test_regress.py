@@ -33,6 +33,8 @@ from mtllaws.gp import (
     protected_exp,
 )
 from mtllaws.regress import (
+    DEFAULTS,
+    ENGINES,
     MIN_ROWS,
     PAPER_BALANCED_STUDIES,
     latex_table,
@@ -315,7 +317,7 @@ def test_sparse_rejects_bad_parameters():
 # ------------------------------------------------------------ planted law
 def test_planted_law_is_recovered_by_the_sparse_engine_for_three_seeds(planted):
     spec = {"name": "planted", "features": ["n", "ami", "T"]}
-    result = run_study(planted, spec, engine="sparse", seeds=[0, 1, 2])
+    result = run_study(planted, spec, engine="sparse", seeds=[0, 1, 2], bootstrap=0)
     assert result["agreement"] == {
         "structure": "c + c*sqrt(AMI)*log(n)",
         "n_agree": 3,
@@ -446,7 +448,8 @@ def test_split_is_seeded_and_disjoint():
 def test_run_study_result_is_on_the_f1_scale_and_json_ready(planted, tmp_path):
     spec = {"name": "f_n_ami", "features": ["n", "mutual_info"], "fixed": {"T": 4}}
     result = run_study(
-        planted, spec, engine="sparse", seeds=[0, 1], split="per_seed", test_size=0.2
+        planted, spec, engine="sparse", seeds=[0, 1], split="per_seed", test_size=0.2,
+        bootstrap=0,
     )
     json.dumps(result)  # serialisable
     assert result["variables"] == {"n": "n_tokens_per_task", "AMI": "mutual_info"}
@@ -475,7 +478,9 @@ def test_run_study_result_is_on_the_f1_scale_and_json_ready(planted, tmp_path):
 def test_agreement_counts_the_modal_structure(planted):
     rng = np.random.default_rng(9)
     noisy = planted.assign(fscore=planted["fscore"] + rng.normal(0, 0.05, len(planted)))
-    result = run_study(noisy, {"name": "s", "features": ["n", "ami", "T"]}, seeds=[0, 1, 2, 3])
+    result = run_study(
+        noisy, {"name": "s", "features": ["n", "ami", "T"]}, seeds=[0, 1, 2, 3], bootstrap=0
+    )
     structures = [s["structure"] for s in result["seeds"]]
     top = max(structures.count(s) for s in structures)
     assert result["agreement"]["n_agree"] == top
@@ -490,7 +495,9 @@ def test_outputs_and_tables(planted, tmp_path):
         {"name": "f_n", "features": ["n"], "fixed": {"T": 2, "ami": 0.5}},
         {"name": "f_all", "features": ["n", "ami", "T"]},
     ]
-    results = run_studies(planted, studies, out_dir=tmp_path, seeds=[0], skip_insufficient=True)
+    results = run_studies(
+        planted, studies, out_dir=tmp_path, seeds=[0], skip_insufficient=True, bootstrap=0
+    )
     assert "skipped" in results[0] and "has 10 rows" in results[0]["skipped"]
     assert json.loads((tmp_path / "f_all.json").read_text())["study"] == "f_all"
     assert (tmp_path / "f_all.png").read_bytes()[:4] == b"\x89PNG"
@@ -523,6 +530,7 @@ def test_gplearn_engine_in_a_study(planted):
         seeds=[0, 1],
         engine_params={"population_size": 200, "generations": 3},
         n_jobs=2,
+        bootstrap=0,
     )
     assert len(result["seeds"]) == 2
     for record in result["seeds"]:
@@ -558,7 +566,7 @@ def test_workflow_script_writes_the_rule_outputs(planted, tmp_path):
 
     smk = SimpleNamespace(
         input=Named([str(table)], table=str(table)),
-        output=Named([str(out_dir)], dir=str(out_dir), markdown=str(tmp_path / "t.md")),
+        output=Named([str(out_dir)], dir=str(out_dir)),
         params=SimpleNamespace(
             studies=[
                 {"name": "f_all", "features": ["n_tokens_per_task", "ami_mean_mean", "n_tasks"]},
@@ -572,6 +580,12 @@ def test_workflow_script_writes_the_rule_outputs(planted, tmp_path):
             engine="sparse",
             seeds=[0, 1],
             bootstrap=10,
+            target="test_f1_mean",
+            min_rows=20,
+            test_size=0.1,
+            cv=5,
+            cv_repeats=2,
+            engine_params={},
         ),
         threads=1,
         log=[str(tmp_path / "log.txt")],
@@ -584,7 +598,7 @@ def test_workflow_script_writes_the_rule_outputs(planted, tmp_path):
     assert "'f_T' has 9 configurations" in results[1]["skipped"]
     assert results[0]["variants"][0]["bootstrap"]["n_resamples"] == 10
     assert (out_dir / "f_all.pdf").exists() and not (out_dir / "f_T.png").exists()
-    assert (tmp_path / "t.md").read_text().startswith("| Study |")
+    assert (out_dir / "table.md").read_text().startswith("| Study |")
     assert (out_dir / "table.tex").exists()
 
 
@@ -592,7 +606,9 @@ def test_workflow_script_writes_the_rule_outputs(planted, tmp_path):
 @pytest.mark.realdata
 def test_sparse_engine_on_the_paper_table(paper_csv):
     table = read_table(paper_csv)
-    results = run_studies(table, PAPER_BALANCED_STUDIES, engine="sparse", seeds=[0, 1, 2])
+    results = run_studies(
+        table, PAPER_BALANCED_STUDIES, engine="sparse", seeds=[0, 1, 2], bootstrap=0
+    )
     f_all = results[-1]
     # MTL rows only, averaged per configuration; 40 held-out configurations.
     assert f_all["n_rows"] == 907 and f_all["n_configurations"] == 405
@@ -608,7 +624,7 @@ def test_paper_engine_on_the_paper_table(paper_csv):
     # f(n, AMI, T) with the paper's settings (population 2000), fixed 90/10 split.
     table = read_table(paper_csv)
     spec = PAPER_BALANCED_STUDIES[-1]
-    result = run_study(table, spec, engine="gplearn", seeds=[0, 1, 2], n_jobs=2)
+    result = run_study(table, spec, engine="gplearn", seeds=[0, 1, 2], n_jobs=2, bootstrap=0)
     assert result["test_r2"] >= 0.60
     assert result["train_mse"] == min(s["train_mse"] for s in result["seeds"])
     # The formula is the program on every configuration: no protected branch is taken.
@@ -645,3 +661,43 @@ def test_fixed_list_selects_rows_with_any_listed_value():
         select_study_rows(
             table, {"name": "s", "features": ["n"], "fixed": {"n_tasks": [7]}}, target="f1"
         )
+
+
+# ------------------------------------------------------------ one home per setting
+def test_schema_regress_defaults_are_regress_defaults():
+    import yaml
+
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    props = schema["properties"]["regress"]["properties"]
+    shared = set(props) & set(DEFAULTS)
+    assert shared == {
+        "engines", "seeds", "target", "min_rows", "test_size", "cv", "cv_repeats",
+        "bootstrap", "law_families",
+    }  # fmt: skip
+    for key in shared:
+        value = DEFAULTS[key]
+        assert props[key]["default"] == (list(value) if isinstance(value, tuple) else value), key
+    assert set(DEFAULTS["engines"]) <= set(ENGINES)
+    # No enum of engine names in the schema: check_config reads ENGINES.
+    assert "enum" not in props["engines"]["items"]
+
+
+def test_cli_regress_defaults_are_regress_defaults():
+    from mtllaws.cli import build_parser
+
+    args = build_parser().parse_args(["regress", "table.csv"])
+    for key in ("engine", "target", "min_rows", "scale", "test_size", "split", "split_seed",
+                "cv", "cv_repeats", "bootstrap"):  # fmt: skip
+        assert getattr(args, key) == DEFAULTS[key], key
+    assert args.seeds == list(DEFAULTS["seeds"])
+    for engine in ENGINES:
+        assert build_parser().parse_args(["regress", "t.csv", "--engine", engine]).engine == engine
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["regress", "t.csv", "--engine", "magic"])
+
+
+def test_every_engine_has_the_registry_fields():
+    for name, spec in ENGINES.items():
+        assert {"estimator", "help", "bootstrap_params", "record"} <= set(spec), name
+        assert callable(spec["record"]), name

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtllaws.pipeline import check_regress_config
+from mtllaws.config_check import check_regress_config
 from mtllaws.regress import InsufficientDataError, run_studies
 from mtllaws.validation import (
     MIN_CONFIGS,
@@ -85,7 +85,7 @@ def test_small_study_reports_cv_only_and_tiny_study_is_refused():
             {"name": "tiny", "features": ["n"], "fixed": {"n_tasks": 2, "alpha": 0.9}},
         ],
         engine="law", seeds=[0], target="fscore", skip_insufficient=True, min_rows=1,
-        engine_params={"family": "paper_sqrt"},
+        engine_params={"family": "paper_sqrt"}, bootstrap=0,
     )  # fmt: skip
     f_all, tiny = results
     assert f_all["n_rows"] == 108 and f_all["n_configurations"] == 36

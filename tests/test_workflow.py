@@ -169,7 +169,7 @@ def tiny_config(corpus_dir: Path, **train) -> dict:
 
 
 def test_embeddings_url_is_downloaded_by_its_own_job(tiny_conll_dir, tmp_path):
-    from mtllaws.pipeline import embedding_download_path, embedding_id
+    from mtllaws.settings import embedding_download_path, embedding_id
 
     vec = tmp_path / "src" / "small.vec.gz"
     vec.parent.mkdir()

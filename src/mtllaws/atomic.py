@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_path", "atomic_write", "sha256_file"]
+__all__ = [
+    "atomic_path",
+    "atomic_save_npy",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "sha256_file",
+]
 
 
 def _umask() -> int:
@@ -73,6 +82,30 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     """Write ``path`` atomically through ``write(fileobj)`` on a binary file object."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         write(handle)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write the bytes ``data`` to ``path`` atomically."""
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (``encoding``, no newline translation)."""
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as compact UTF-8 JSON (no ASCII escapes), atomically: the caches' format."""
+    atomic_write_bytes(
+        path, json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    )
+
+
+def atomic_save_npy(path: str | os.PathLike, array) -> None:
+    """Write a NumPy array as ``.npy`` (no pickles), atomically."""
+    import numpy as np
+
+    atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -147,6 +147,8 @@ def _key_values(pairs, option: str) -> dict:
 
 
 def _configure_regress(p: argparse.ArgumentParser) -> None:
+    from mtllaws.regress import DEFAULTS, ENGINES
+
     p.add_argument("table", help="results table: .csv, .tsv, .parquet or .pq")
     what = p.add_argument_group("study (one study, or --studies for several)")
     what.add_argument(
@@ -156,7 +158,9 @@ def _configure_regress(p: argparse.ArgumentParser) -> None:
         "default: n,ami,T",
     )
     what.add_argument(
-        "--target", default="f1", help="target column or alias (f1 = test_f1_mean or fscore)"
+        "--target",
+        default=DEFAULTS["target"],
+        help=f"target column or alias (f1 = test_f1_mean or fscore; default {DEFAULTS['target']})",
     )
     what.add_argument(
         "--fixed",
@@ -173,17 +177,18 @@ def _configure_regress(p: argparse.ArgumentParser) -> None:
     )
     what.add_argument("--experiment", help="experiment whose 'studies' to take from --studies")
     what.add_argument(
-        "--min-rows", type=int, default=20, help="fewest rows a study may have (default 20)"
+        "--min-rows",
+        type=int,
+        default=DEFAULTS["min_rows"],
+        help=f"fewest rows a study may have (default {DEFAULTS['min_rows']})",
     )
     fit = p.add_argument_group("fitting")
-    from mtllaws.regress import ENGINES
-
     fit.add_argument(
         "--engine",
         choices=tuple(ENGINES),
-        default="sparse",
+        default=DEFAULTS["engine"],
         help="; ".join(f"{name}: {spec['help']}" for name, spec in ENGINES.items())
-        + " (default sparse)",
+        + f" (default {DEFAULTS['engine']})",
     )
     fit.add_argument(
         "--family",
@@ -196,31 +201,52 @@ def _configure_regress(p: argparse.ArgumentParser) -> None:
         metavar="COLUMN=THRESHOLD",
         help="also fit on COLUMN <= THRESHOLD and score above it (repeatable)",
     )
-    fit.add_argument("--cv", type=int, default=5, help="grouped K-fold CV folds (default 5)")
-    fit.add_argument("--cv-repeats", type=int, default=2, help="CV repeats (default 2)")
+    fit.add_argument(
+        "--cv",
+        type=int,
+        default=DEFAULTS["cv"],
+        help=f"grouped K-fold CV folds (default {DEFAULTS['cv']})",
+    )
+    fit.add_argument(
+        "--cv-repeats",
+        type=int,
+        default=DEFAULTS["cv_repeats"],
+        help=f"CV repeats (default {DEFAULTS['cv_repeats']})",
+    )
     fit.add_argument(
         "--bootstrap",
         type=int,
-        default=100,
-        help="bootstrap resamples of the configurations per engine (default 100; 0: none)",
+        default=DEFAULTS["bootstrap"],
+        help="bootstrap resamples of the configurations per engine "
+        f"(default {DEFAULTS['bootstrap']}; 0: none)",
     )
     fit.add_argument(
-        "--seeds", type=_seeds, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)"
+        "--seeds",
+        type=_seeds,
+        default=list(DEFAULTS["seeds"]),
+        help=f"comma-separated seeds (default {','.join(map(str, DEFAULTS['seeds']))})",
     )
     fit.add_argument(
         "--scale",
         type=float,
-        default=100.0,
-        help="target multiplier while fitting, the paper's c (default 100)",
+        default=DEFAULTS["scale"],
+        help=f"target multiplier while fitting, the paper's c (default {DEFAULTS['scale']:g})",
     )
-    fit.add_argument("--test-size", type=float, default=0.1, help="test fraction (default 0.1)")
+    fit.add_argument(
+        "--test-size",
+        type=float,
+        default=DEFAULTS["test_size"],
+        help=f"test fraction (default {DEFAULTS['test_size']})",
+    )
     fit.add_argument(
         "--split",
         choices=("fixed", "per_seed"),
-        default="fixed",
-        help="one train/test split for all seeds (default) or one per seed",
+        default=DEFAULTS["split"],
+        help=f"one train/test split for all seeds or one per seed (default {DEFAULTS['split']})",
     )
-    fit.add_argument("--split-seed", type=int, default=0, help="seed of the fixed split")
+    fit.add_argument(
+        "--split-seed", type=int, default=DEFAULTS["split_seed"], help="seed of the fixed split"
+    )
     fit.add_argument("--population-size", type=int, help="gplearn population size")
     fit.add_argument("--generations", type=int, help="gplearn generations")
     fit.add_argument("--max-terms", type=int, help="sparse: most additive terms")
@@ -373,13 +399,40 @@ def _configure_progress(p: argparse.ArgumentParser) -> None:
         default=".",
         help="the workflow's working directory (holds config/, results/, logs/)",
     )
+    p.add_argument(
+        "--schema",
+        help=f"the workflow's config schema (default: {_SCHEMA} under --directory, "
+        "else under the current directory)",
+    )
+
+
+#: The workflow's config schema, relative to a checkout.
+_SCHEMA = Path("workflow", "schemas", "config.schema.yaml")
+
+
+def _find_schema(schema: str | None, directory: Path) -> Path:
+    """``--schema`` when given, else the schema of the checkout at ``directory`` or here."""
+    if schema:
+        if not Path(schema).is_file():
+            raise ValueError(f"--schema {schema}: no such file; give the workflow's {_SCHEMA}")
+        return Path(schema)
+    for candidate in (directory / _SCHEMA, _SCHEMA):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(
+        f"no config schema at {directory / _SCHEMA} or ./{_SCHEMA}; run from the workflow's "
+        "checkout or pass --schema PATH"
+    )
 
 
 def _run_progress(args: argparse.Namespace) -> int:
     from mtllaws.progress import format_progress, load_config, progress_table
 
     root = Path(args.directory)
-    config = load_config([root / "config" / "config.yaml", *args.configfile])
+    config = load_config(
+        [root / "config" / "config.yaml", *args.configfile],
+        schema=_find_schema(args.schema, root),
+    )
     sys.stdout.write(format_progress(progress_table(config, root=root)) + "\n")
     return 0
 

@@ -566,20 +566,12 @@ def write_comparison(
     if experiment is not None:
         stats["experiment"] = experiment
     title = f"{experiment} vs published" if experiment else "ours vs published"
-    _atomic_text(csv, merged.to_csv(index=False))
-    _atomic_text(markdown, comparison_markdown(merged, stats, title=title))
-    _atomic_text(stats_json, json.dumps(stats, indent=2) + "\n")
+    from mtllaws.atomic import atomic_write_text
+
+    atomic_write_text(csv, merged.to_csv(index=False))
+    atomic_write_text(markdown, comparison_markdown(merged, stats, title=title))
+    atomic_write_text(stats_json, json.dumps(stats, indent=2) + "\n")
     save_figure(plot_comparison(merged, stats, title=title), plot_stem)
     logger.info("%s", stats["note"])
     return stats
 
-
-def _atomic_text(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

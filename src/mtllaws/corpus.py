@@ -45,7 +45,7 @@ Cache
 ``test.txt`` once and writes ``{split}_windows.npy`` (int32),
 ``{split}_y.npy`` (int64 IO ids), ``{split}_sentence_lengths.npy`` (int64),
 ``vocab.json``, ``gold.json`` (IOB2 dev/test tags) and ``meta.json`` to the
-cache directory. Every file is written atomically (temp file + ``os.replace``);
+cache directory. Every file is written atomically (:mod:`mtllaws.atomic`);
 ``meta.json`` is removed first and written last, so a killed job leaves a cache
 that :func:`load_prepared` rejects rather than a half cache that loads.
 """
@@ -62,7 +62,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mtllaws.atomic import atomic_write, sha256_file
+from mtllaws.atomic import atomic_save_npy, atomic_write, atomic_write_json, sha256_file
 
 __all__ = [
     "PAD",
@@ -378,18 +378,9 @@ def build_windows(
 # --------------------------------------------------------------------------- atomic files
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    """Write via ``write(fileobj)`` to a temp file next to ``path``, then ``os.replace``."""
-    atomic_write(path, write)
-
-
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    _atomic_write_bytes(path, lambda fh: np.save(fh, array, allow_pickle=False))
-
-
-def _atomic_write_json(path: Path, obj) -> None:
-    data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    _atomic_write_bytes(path, lambda fh: fh.write(data))
+# simulate.py (another branch's file) still imports this name; remove it once
+# simulate writes through mtllaws.atomic.atomic_write itself.
+_atomic_write_bytes = atomic_write
 
 
 # --------------------------------------------------------------------------- prepared corpus
@@ -570,9 +561,9 @@ def prepare_corpus(
 
     meta_path.unlink(missing_ok=True)  # invalidate first: a killed job leaves no valid cache
     for name, array in arrays.items():
-        _atomic_save_npy(cache_dir / f"{name}.npy", array)
-    _atomic_write_json(cache_dir / "vocab.json", vocab)
-    _atomic_write_json(cache_dir / "gold.json", gold)
+        atomic_save_npy(cache_dir / f"{name}.npy", array)
+    atomic_write_json(cache_dir / "vocab.json", vocab)
+    atomic_write_json(cache_dir / "gold.json", gold)
     meta = {
         "settings": settings,
         "labels": labels,
@@ -580,7 +571,7 @@ def prepare_corpus(
         "vocab_size": len(vocab),
         "shapes": {name: list(a.shape) for name, a in arrays.items()},
     }
-    _atomic_write_json(meta_path, meta)
+    atomic_write_json(meta_path, meta)
     return PreparedCorpus(
         vocab=vocab,
         labels=labels,

@@ -81,7 +81,9 @@ class CorpusSource:
 
 def download_dir(name: str) -> Path:
     """Where the ``download_corpus`` rule writes the corpus named ``name``."""
-    return Path("resources", "corpus", name, "download")
+    from mtllaws.paths import CORPUS
+
+    return Path(CORPUS["download"].format(corpus=name))
 
 
 def _absolute(path: Path, root: Path) -> Path:

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtllaws.atomic import atomic_path
+from mtllaws.atomic import atomic_write_text
 from mtllaws.relatedness import MEASURES, TARGET_COLUMN, measure_columns
 
 __all__ = [
@@ -766,9 +766,7 @@ def write_effects(
     """
     effects = compute_effects(table, experiment=experiment)
     accept = acceptance(effects)
-    with atomic_path(markdown) as tmp:
-        tmp.write_text(to_markdown(effects, accept), encoding="utf-8")
+    atomic_write_text(markdown, to_markdown(effects, accept))
     payload = {"effects": effects, "acceptance": accept}
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(json_path, json.dumps(payload, indent=1) + "\n")
     return payload

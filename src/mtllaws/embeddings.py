@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mtllaws.atomic import atomic_path, sha256_file
-from mtllaws.corpus import PAD_ID, UNK_ID, PreparedCorpus, _atomic_save_npy, _atomic_write_json
+from mtllaws.atomic import atomic_path, atomic_save_npy, atomic_write_json, sha256_file
+from mtllaws.corpus import PAD_ID, UNK_ID, PreparedCorpus
 
 __all__ = [
     "FASTTEXT_EPOCHS",
@@ -396,8 +396,8 @@ def prepare_embeddings(
         label = fasttext_label(dim=dim or 300, seed=seed, epochs=epochs, **fasttext_options)
     zero_rows = int((~matrix[2:].any(axis=1)).sum())
     sidecar.unlink(missing_ok=True)  # invalidate first; the sidecar marks a complete cache
-    _atomic_save_npy(cache_path, matrix)
-    _atomic_write_json(sidecar, {
+    atomic_save_npy(cache_path, matrix)
+    atomic_write_json(sidecar, {
         "source_label": label,
         "settings": settings,
         "shape": list(matrix.shape),

@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from mtllaws.paths import FIGURES, figure_paths
 from mtllaws.plotting import (
     FONT_PT,
     FORMATS,
@@ -68,9 +69,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: File stems written by :func:`plot_all`, each as ``<stem>.png`` and ``<stem>.pdf``.
-FIGURES = ("f1_vs_n", "f1_vs_ami", "f1_vs_tasks", "ami_vs_alpha")
 
 _F1_HEIGHT_IN = 3.2  # room for a legend below the axes
 _STL_COLOR = "black"
@@ -105,23 +103,6 @@ def _measure(name: str) -> tuple[Measure, str]:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def figure_paths(folder: str | os.PathLike) -> list[str]:
-    """The files :func:`plot_all` writes into ``folder``, for a rule's ``output``.
-
-    Parameters
-    ----------
-    folder : path-like
-        The folder; it may contain wildcards, e.g. ``"results/{experiment}/figures"``.
-
-    Returns
-    -------
-    list of str
-        ``<folder>/<stem>.<format>`` for every stem of :data:`FIGURES` and format of
-        :data:`FORMATS`.
-    """
-    return [str(Path(folder) / f"{stem}.{fmt}") for stem in FIGURES for fmt in FORMATS]
 
 
 def _prepare(summary: pd.DataFrame, experiment: str | None, needed: Sequence[str]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from mtllaws.atomic import atomic_path
+from mtllaws.paths import FIGURE_FORMATS
 
 __all__ = [
     "COLUMN_WIDTH_IN",
@@ -55,8 +56,8 @@ FONT_PT = 8
 SMALL_PT = 7
 #: Markers of successive curves.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
-#: Formats written by :func:`save_figure`.
-FORMATS = ("png", "pdf")
+#: Formats written by :func:`save_figure` (the registry's :data:`mtllaws.paths.FIGURE_FORMATS`).
+FORMATS = FIGURE_FORMATS
 
 
 def pick_levels(values, k: int = 4) -> list[float]:

@@ -7,8 +7,9 @@ A point is *failed* when one of those outputs is broken (Snakemake refuses to ru
 until it is deleted) or when the log of its pack's simulate, train or evaluate job
 records an error (:func:`mtllaws.logs.failure_line`); the table's
 ``attrs["failures"]`` lists why. Every other point is *pending*. The config is read
-and validated as Snakemake reads it (same schema, same defaults), so the counts match
-the workflow.
+and validated as Snakemake reads it (the caller passes the checkout's schema: same
+defaults), so the counts match the workflow. Output and log paths come from
+:mod:`mtllaws.paths`, the templates the rules use.
 """
 
 from __future__ import annotations
@@ -23,14 +24,10 @@ import yaml
 
 from mtllaws.grid import expand_experiment, group_packs
 from mtllaws.logs import failure_line
+from mtllaws.paths import PACK_STAGES, pack_log, pack_outputs
 from mtllaws.shards import shard_problem
 
-__all__ = ["SCHEMA", "load_config", "pack_state", "progress_table", "format_progress"]
-
-#: The workflow's config schema.
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-_STAGES = ("simulate", "train", "evaluate")
+__all__ = ["load_config", "pack_state", "progress_table", "format_progress"]
 
 
 def _merge(base: dict, extra: Mapping) -> dict:
@@ -43,7 +40,7 @@ def _merge(base: dict, extra: Mapping) -> dict:
     return base
 
 
-def load_config(paths: Sequence[str | os.PathLike], *, schema: str | os.PathLike = SCHEMA) -> dict:
+def load_config(paths: Sequence[str | os.PathLike], *, schema: str | os.PathLike) -> dict:
     """Read config files in order, merge them and validate them with the schema.
 
     Parameters
@@ -51,7 +48,8 @@ def load_config(paths: Sequence[str | os.PathLike], *, schema: str | os.PathLike
     paths : sequence of path-like
         ``config/config.yaml`` first, then any ``--configfile`` files.
     schema : path-like
-        The JSON schema (YAML) that fills in defaults.
+        The workflow's JSON schema (YAML) that fills in defaults:
+        ``workflow/schemas/config.schema.yaml`` of the checkout whose config it is.
 
     Returns
     -------
@@ -64,7 +62,7 @@ def load_config(paths: Sequence[str | os.PathLike], *, schema: str | os.PathLike
         One line naming the file (missing, not YAML, not a mapping) or the config
         key that breaks the schema.
     """
-    from mtllaws.pipeline import validate_config
+    from mtllaws.config_check import validate_config
 
     config: dict = {}
     for path in paths:
@@ -97,16 +95,6 @@ def load_config(paths: Sequence[str | os.PathLike], *, schema: str | os.PathLike
     return config
 
 
-def _outputs(root: Path, experiment: str, pack: str) -> dict[str, Path]:
-    folder = root / "results" / experiment
-    return {
-        "simulate": folder / "simulate" / f"{pack}.parquet",
-        "model": folder / "train" / f"{pack}.pt",
-        "train": folder / "train" / f"{pack}.parquet",
-        "evaluate": folder / "evaluate" / f"{pack}.parquet",
-    }
-
-
 def pack_state(root: str | os.PathLike, experiment: str, pack: str) -> tuple[str, str | None]:
     """The state of one pack: ``("done" | "pending" | "failed", why it failed)``.
 
@@ -125,7 +113,7 @@ def pack_state(root: str | os.PathLike, experiment: str, pack: str) -> tuple[str
     """
     root = Path(root)
     complete = True
-    for kind, path in _outputs(root, experiment, pack).items():
+    for kind, path in pack_outputs(root, experiment, pack).items():
         if not path.exists():
             complete = False
             continue
@@ -134,8 +122,8 @@ def pack_state(root: str | os.PathLike, experiment: str, pack: str) -> tuple[str
             return "failed", problem
     if complete:
         return "done", None
-    for stage in _STAGES:
-        line = failure_line(root / "logs" / experiment / stage / f"{pack}.log")
+    for stage in PACK_STAGES:
+        line = failure_line(pack_log(root, experiment, stage, pack))
         if line:
             return "failed", f"{stage}: {line}"
     return "pending", None

@@ -68,6 +68,7 @@ from mtllaws.validation import (
 
 __all__ = [
     "ALIASES",
+    "DEFAULTS",
     "aliases",
     "ENGINES",
     "InsufficientDataError",
@@ -98,28 +99,92 @@ logger = logging.getLogger(__name__)
 #: Fewest rows a study may have.
 MIN_ROWS = 20
 
+def _gplearn_record(model, scale: float) -> dict:
+    """What a gplearn fit adds to its seed record: the evolved program."""
+    return {
+        "program": str(model.program_),
+        "program_length": int(model.program_.length_),
+        "n_invalid": int(model.n_invalid_),
+    }
+
+
+def _sparse_record(model, scale: float) -> dict:
+    """What a sparse fit adds to its seed record: CV error and path (F1 scale)."""
+    return {
+        "cv_mse": model.cv_mse_ / scale**2,
+        "path": [
+            {**p, "cv_mse": p["cv_mse"] / scale**2, "cv_se": p["cv_se"] / scale**2}
+            for p in model.path_
+        ],
+    }
+
+
+def _law_record(model, scale: float) -> dict:
+    """What a law fit adds to its seed record: the family (also as the structure)."""
+    return {
+        "structure": f"law:{model.family_.name}",
+        "family": model.family_.name,
+        "family_formula": model.family_.formula,
+        "law_params": dict(model.params_),
+    }
+
+
 #: The one engine registry: name -> ``estimator`` ("module:Class"), ``help``,
-#: ``bootstrap_params`` (lighter settings for the bootstrap resamples) and ``scaled``
-#: (the estimator takes ``target_scale``). The CLI's choices, the workflow's
-#: ``engine`` wildcard and the config check read the names from here.
+#: ``bootstrap_params`` (lighter settings for the bootstrap resamples), ``scaled``
+#: (the estimator takes ``target_scale``) and ``record`` (``(model, scale) -> dict``:
+#: the engine's own fields of a seed record; a ``structure`` there replaces the
+#: formula's). :func:`make_engine`, the CLI's choices, the workflow's ``engine``
+#: wildcard and the config check (:func:`mtllaws.config_check.check_regress_config`)
+#: read the names from here: a new engine is one entry.
 ENGINES: dict[str, dict] = {
     "gplearn": {
         "estimator": "mtllaws.gp:GPRegressor",
         "help": "genetic programming with the paper's settings",
         "bootstrap_params": {"population_size": 200, "generations": 5},
+        "record": _gplearn_record,
     },
     "sparse": {
         "estimator": "mtllaws.sparse:SparseLibraryRegressor",
         "help": "sparse sums of the paper's operators (the stronger engine)",
         "bootstrap_params": {"max_subsets": 20_000, "beam_width": 50},
+        "record": _sparse_record,
     },
     "law": {
         "estimator": "mtllaws.law:LawRegressor",
         "help": "parametric law families (mtllaws.law) by nonlinear least squares",
         "bootstrap_params": {"n_restarts": 1},
         "scaled": True,
+        "record": _law_record,
     },
 }
+
+#: The regression settings' defaults, their one home. The workflow schema's
+#: ``regress`` defaults equal them (``engines``, ``seeds``, ``target``, ``min_rows``,
+#: ``test_size``, ``cv``, ``cv_repeats``, ``bootstrap``, ``law_families``; a test
+#: checks it); :func:`run_studies`, the CLI and the regress script read the others
+#: (``engine``, ``scale``, ``split``, ``split_seed``, ``engine_params``) from here.
+DEFAULTS: dict = {
+    "engines": ("gplearn", "sparse", "law"),
+    "engine": "sparse",
+    "seeds": (0, 1, 2),
+    "target": "f1",
+    "min_rows": MIN_ROWS,
+    "scale": 100.0,
+    "test_size": 0.1,
+    "split": "fixed",
+    "split_seed": 0,
+    "engine_params": None,
+    "cv": 5,
+    "cv_repeats": 2,
+    "bootstrap": 100,
+    "law_families": {},
+}
+
+#: The keywords :func:`run_studies` takes besides ``n_jobs`` (defaults in :data:`DEFAULTS`).
+_RUN_OPTIONS = (
+    "engine", "seeds", "target", "scale", "test_size", "split", "split_seed",
+    "engine_params", "cv", "cv_repeats", "bootstrap",
+)  # fmt: skip
 
 # Column -> symbol name in formulas (the paper's notation); measures add theirs.
 _SYMBOLS = {"n_tokens_per_task": "n", "n_tasks": "T"}
@@ -506,13 +571,14 @@ def _fit_seed(engine, seed, data, train, test, scale, params, domain):
     raw = model.expr_ / scale
     simplified = simplify_formula(raw)
     has_test = len(test) > 0
+    extras = ENGINES[engine]["record"](model, scale)
     record = {
         "seed": int(seed),
         "formula": str(simplified),
         "formula_raw": str(raw),
         "formula_rounded": str(round_constants(simplified, 3)),
         "formula_latex": _latex(round_constants(simplified, 3)),
-        "structure": f"law:{model.family_.name}" if engine == "law" else structure(simplified),
+        "structure": extras.pop("structure", None) or structure(simplified),
         "complexity": complexity(simplified),
         "n_terms": len(additive_terms(simplified)),
         "train_mse": float(np.mean((y[train] - pred[train]) ** 2)),
@@ -526,20 +592,7 @@ def _fit_seed(engine, seed, data, train, test, scale, params, domain):
         "test_rows": [int(i) for i in test],
         "predicted": pred.tolist(),
     }
-    if engine == "gplearn":
-        record["program"] = str(model.program_)
-        record["program_length"] = int(model.program_.length_)
-        record["n_invalid"] = int(model.n_invalid_)
-    elif engine == "sparse":
-        record["cv_mse"] = model.cv_mse_ / scale**2
-        record["path"] = [
-            {**p, "cv_mse": p["cv_mse"] / scale**2, "cv_se": p["cv_se"] / scale**2}
-            for p in model.path_
-        ]
-    elif engine == "law":
-        record["family"] = model.family_.name
-        record["family_formula"] = model.family_.formula
-        record["law_params"] = dict(model.params_)
+    record.update(extras)
     return record
 
 
@@ -566,13 +619,12 @@ def run_study(table: pd.DataFrame, study_spec: dict, **options) -> dict:
         ``{"name": ..., "features": [...], "fixed": {...}, "extrapolate": {...}}``;
         see :func:`select_study_rows`.
     **options
-        As :func:`run_studies`: ``engine`` (a name of :data:`ENGINES`, default
-        ``"sparse"``), ``seeds`` ((0, 1, 2)), ``target`` (``"f1"``), ``scale`` (100,
-        the paper's c: the target is multiplied by it for fitting; everything
-        reported is on the F1 scale), ``test_size`` (0.1), ``split``
-        (``"fixed"``: one split seeded by ``split_seed``; ``"per_seed"``),
-        ``split_seed`` (0), ``min_rows``, ``engine_params``, ``cv`` (5 folds),
-        ``cv_repeats`` (2), ``bootstrap`` (resamples, default 0), ``n_jobs`` (1).
+        As :func:`run_studies` (defaults in :data:`DEFAULTS`): ``engine`` (a name of
+        :data:`ENGINES`), ``seeds``, ``target``, ``scale`` (the paper's c: the target
+        is multiplied by it for fitting; everything reported is on the F1 scale),
+        ``test_size``, ``split`` (``"fixed"``: one split seeded by ``split_seed``;
+        ``"per_seed"``), ``split_seed``, ``min_rows``, ``engine_params``, ``cv``
+        (folds), ``cv_repeats``, ``bootstrap`` (resamples; 0 skips it), ``n_jobs`` (1).
 
     Returns
     -------
@@ -870,7 +922,8 @@ def run_studies(
     min_rows : int, default=MIN_ROWS
     **kwargs
         ``engine, seeds, target, scale, test_size, split, split_seed,
-        engine_params, cv, cv_repeats, bootstrap`` (see :func:`run_study`) and
+        engine_params, cv, cv_repeats, bootstrap`` (see :func:`run_study`; defaults
+        in :data:`DEFAULTS`) and
         ``n_jobs``. With ``n_jobs != 1`` the fits of all studies share one pool of
         processes.
 
@@ -886,11 +939,7 @@ def run_studies(
     if repeated:
         raise ValueError(f"study names {repeated} are used twice; give each study its own name")
     n_jobs = kwargs.pop("n_jobs", 1)
-    options = {
-        "engine": "sparse", "seeds": (0, 1, 2), "target": "f1", "scale": 100.0,
-        "test_size": 0.1, "split": "fixed", "split_seed": 0, "engine_params": None,
-        "cv": 5, "cv_repeats": 2, "bootstrap": 0,
-    }  # fmt: skip
+    options = {key: DEFAULTS[key] for key in _RUN_OPTIONS}
     unknown = sorted(set(kwargs) - set(options))
     if unknown:
         raise ValueError(f"run_studies got unknown options {unknown}; use {sorted(options)}")

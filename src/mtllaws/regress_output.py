@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtllaws.atomic import atomic_path, atomic_write
+from mtllaws.atomic import atomic_path, atomic_write_text
 
 __all__ = [
     "formulas_document",
@@ -31,13 +31,9 @@ __all__ = [
 ]
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda handle: handle.write(data))
-
-
 def write_json(obj, path) -> None:
     """Write ``obj`` as indented JSON, atomically."""
-    _atomic_write_bytes(Path(path), (json.dumps(obj, indent=2) + "\n").encode())
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def write_study_outputs(result: dict, out_dir) -> dict:
@@ -220,9 +216,9 @@ def write_tables(results, *, markdown=None, latex=None) -> None:
         cards = law_cards_markdown(results)
         if cards:
             text += "\n# Comparison and law card per study\n\n" + cards
-        _atomic_write_bytes(Path(markdown), text.encode())
+        atomic_write_text(markdown, text)
     if latex is not None:
-        _atomic_write_bytes(Path(latex), (latex_table(results) + law_cards_latex(results)).encode())
+        atomic_write_text(latex, latex_table(results) + law_cards_latex(results))
 
 
 # ----------------------------------------------------------- comparisons

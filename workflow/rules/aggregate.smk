@@ -8,12 +8,12 @@ rule aggregate:
     output:
         # update(): Snakemake keeps the last good tables until this job succeeds and
         # restores them when it fails (instead of deleting them before it runs).
-        runs=update("results/{experiment}/runs.parquet"),
-        summary=update("results/{experiment}/summary.parquet"),
-        runs_csv=update("results/{experiment}/runs.csv"),
-        summary_csv=update("results/{experiment}/summary.csv"),
+        runs=update(result("runs")),
+        summary=update(result("summary")),
+        runs_csv=update(result("runs_csv")),
+        summary_csv=update(result("summary_csv")),
     log:
-        "logs/{experiment}/aggregate.log",
+        log_path("{experiment}/aggregate"),
     conda:
         "../../envs/mtllaws.yaml"
     script:
@@ -23,17 +23,17 @@ rule aggregate:
 rule effects:
     """The measured effects (STL against n, AMI effect, transfer, T effect) and the acceptance view."""
     input:
-        runs="results/{experiment}/runs.parquet",
+        runs=result("runs"),
     output:
         markdown=report(
-            "results/{experiment}/effects.md",
+            result("effects_md"),
             caption="../report/effects.rst",
             category="Effects",
             subcategory="{experiment}",
         ),
-        json="results/{experiment}/effects.json",
+        json=result("effects_json"),
     log:
-        "logs/{experiment}/effects.log",
+        log_path("{experiment}/effects"),
     conda:
         "../../envs/mtllaws.yaml"
     script:

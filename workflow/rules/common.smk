@@ -15,20 +15,21 @@ os.environ.update(
 
 from mtllaws import corpus_source
 from mtllaws import grid as mtl_grid
-from mtllaws import pipeline
+from mtllaws import paths as mtl_paths
+from mtllaws import config_check
+from mtllaws import settings as mtl_settings
 from mtllaws import shards as mtl_shards
-from mtllaws.figures import figure_paths
 from mtllaws.protocol import apply_protocols
 from mtllaws.regress import ENGINES
 
 # `protocol: published` fills in its keys before the schema's defaults (explicit keys win)
 apply_protocols(config)
 # One line naming the bad key (Snakemake's validate() prints the whole schema after it).
-pipeline.validate_config(
+config_check.validate_config(
     config, str(Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 )
 
-EXPERIMENTS = pipeline.check_config(config)
+EXPERIMENTS = config_check.check_config(config)
 PACKS = {
     name: mtl_grid.group_packs(
         mtl_grid.expand_experiment(name, exp),
@@ -69,6 +70,32 @@ wildcard_constraints:
     study="[A-Za-z0-9_]+",
 
 
+def result(name):
+    """The path template of an experiment's file ``name`` (mtllaws.paths.EXPERIMENT_FILES)."""
+    return mtl_paths.EXPERIMENT_FILES[name]
+
+
+def pack_log(stage):
+    """The log of a per-pack job (mtllaws.paths.PACK_LOG), wildcards experiment and pack."""
+    return mtl_paths.PACK_LOG.replace("{stage}", stage)
+
+
+def log_path(what):
+    """The log file of a job (mtllaws.paths.LOG); ``what`` may hold wildcards."""
+    return mtl_paths.LOG.replace("{what}", what)
+
+
+def benchmark_path(what, *, experiment=True):
+    """The benchmark file of a job: per experiment, or shared (``experiment=False``)."""
+    template = mtl_paths.EXPERIMENT_BENCHMARK if experiment else mtl_paths.BENCHMARK
+    return template.replace("{what}", what)
+
+
+def corpus_download(split):
+    """A downloaded corpus file (mtllaws.paths.CORPUS), wildcard corpus."""
+    return f"{mtl_paths.CORPUS['download']}/{split}.txt"
+
+
 def get_experiment(wildcards):
     """The validated settings of the experiment named by the wildcards."""
     return EXPERIMENTS[wildcards.experiment]
@@ -92,7 +119,7 @@ def get_points(wildcards):
 
 def get_corpus_settings(wildcards):
     """The corpus settings shared by the experiments that use this corpus name."""
-    return pipeline.corpus_settings(EXPERIMENTS, wildcards.corpus)
+    return mtl_settings.corpus_settings(EXPERIMENTS, wildcards.corpus)
 
 
 def get_corpus_source(wildcards):
@@ -110,12 +137,12 @@ def get_corpus_source(wildcards):
 def get_prepared_corpus(wildcards):
     """The cache folder of the experiment's corpus."""
     name = get_experiment(wildcards)["corpus"]["name"]
-    return str(Path("resources", "corpus", name, "prepared"))
+    return mtl_paths.CORPUS["prepared"].format(corpus=name)
 
 
 def get_embedding_settings(wildcards):
     """The embedding settings named by an embedding id."""
-    return pipeline.embedding_settings(
+    return mtl_settings.embedding_settings(
         EXPERIMENTS, wildcards.corpus, wildcards.embedding
     )
 
@@ -123,7 +150,7 @@ def get_embedding_settings(wildcards):
 def get_pretrained_vectors(wildcards):
     """The pretrained vector file (local or downloaded), or nothing when fastText is trained here."""
     settings = get_embedding_settings(wildcards)
-    path = settings["pretrained"] or pipeline.embedding_download_path(settings)
+    path = settings["pretrained"] or mtl_settings.embedding_download_path(settings)
     return [path] if path else []
 
 
@@ -132,9 +159,9 @@ def get_download_settings(wildcards):
 
     Only these three: a change of another embeddings key must not download again.
     """
-    target = str(Path("resources", "embeddings", "download", wildcards.download))
+    target = mtl_paths.EMBEDDINGS["download"].format(download=wildcards.download)
     for exp in EXPERIMENTS.values():
-        if pipeline.embedding_download_path(exp["embeddings"]) == target:
+        if mtl_settings.embedding_download_path(exp["embeddings"]) == target:
             return {k: exp["embeddings"][k] for k in ("url", "sha256", "size")}
     raise ValueError(f"no experiment's embeddings.url downloads to {target}")
 
@@ -142,13 +169,9 @@ def get_download_settings(wildcards):
 def get_embeddings(wildcards):
     """The embedding matrix of the experiment."""
     exp = get_experiment(wildcards)
-    return str(
-        Path(
-            "resources",
-            "embeddings",
-            exp["corpus"]["name"],
-            f"{pipeline.embedding_id(exp['embeddings'])}.npy",
-        )
+    return mtl_paths.EMBEDDINGS["matrix"].format(
+        corpus=exp["corpus"]["name"],
+        embedding=mtl_settings.embedding_id(exp["embeddings"]),
     )
 
 
@@ -164,10 +187,16 @@ def get_train_gpus(wildcards):
 
 def get_checkpoint_dir(wildcards):
     """Where a training job keeps its checkpoints."""
-    return str(Path("results", wildcards.experiment, "checkpoints", wildcards.pack))
+    return result("checkpoints").format(
+        experiment=wildcards.experiment, pack=wildcards.pack
+    )
 
 
-def sweep_output(kind, template):
+#: Every output of a pack's simulate, train and evaluate jobs, by kind.
+SWEEP_OUTPUTS = mtl_paths.PACK_OUTPUTS
+
+
+def sweep_output(kind):
     """Input function: a sweep output's path; a broken existing one stops the DAG.
 
     A corrupt shard is reported (naming the file) before any job runs, so Snakemake
@@ -176,19 +205,13 @@ def sweep_output(kind, template):
 
     def path(wildcards):
         return mtl_shards.check_shard(
-            template.format(experiment=wildcards.experiment, pack=wildcards.pack), kind
+            SWEEP_OUTPUTS[kind].format(
+                experiment=wildcards.experiment, pack=wildcards.pack
+            ),
+            kind,
         )
 
     return path
-
-
-#: Every output of a pack's simulate, train and evaluate jobs, by kind.
-SWEEP_OUTPUTS = {
-    "simulate": "results/{experiment}/simulate/{pack}.parquet",
-    "model": "results/{experiment}/train/{pack}.pt",
-    "train": "results/{experiment}/train/{pack}.parquet",
-    "evaluate": "results/{experiment}/evaluate/{pack}.parquet",
-}
 
 
 def get_eval_shards(wildcards):
@@ -232,7 +255,9 @@ def get_study(wildcards):
 def get_regress_outputs(wildcards):
     """The output folders of every study and engine of an experiment."""
     return [
-        str(Path("results", wildcards.experiment, "regress", engine, study["name"]))
+        result("regress").format(
+            experiment=wildcards.experiment, engine=engine, study=study["name"]
+        )
         for engine in config["regress"]["engines"]
         for study in get_experiment(wildcards)["studies"]
     ]
@@ -241,7 +266,7 @@ def get_regress_outputs(wildcards):
 def get_figure_outputs(folder):
     """The figure files of an experiment; the PNGs go into the report with captions."""
     outputs = []
-    for path in figure_paths(folder):
+    for path in mtl_paths.figure_paths(folder):
         if path.endswith(".png"):
             stem = Path(path).stem
             path = report(
@@ -254,27 +279,18 @@ def get_figure_outputs(folder):
     return outputs
 
 
-def get_effects_targets(folder):
-    """The effects tables of an experiment's results folder (rule effects)."""
-    return [Path(folder, "effects.md"), Path(folder, "effects.json")]
-
-
 def get_final_targets():
     """The final targets: tables, figures and formulas of every experiment in run."""
     targets = []
     for name in config["run"]:
-        folder = Path("results", name)
-        targets += get_sweep_targets(name)
-        targets += [
-            folder / "runs.parquet",
-            folder / "summary.parquet",
-            folder / "runs.csv",
-            folder / "summary.csv",
-            *figure_paths(folder / "figures"),
-            *get_effects_targets(folder),
-        ]
+        files = ["runs", "summary", "runs_csv", "summary_csv"]
+        files += ["effects_md", "effects_json"]
         if EXPERIMENTS[name]["studies"]:
-            targets.append(folder / "regress" / "formulas.md")
+            files.append("formulas_md")
         if config["published"] and EXPERIMENTS[name]["mode"] == "balanced":
-            targets.append(folder / "compare" / "comparison.md")
-    return [str(t) for t in targets]
+            files.append("compare_md")
+        targets += get_sweep_targets(name)
+        targets += [result(f).format(experiment=name) for f in files[:4]]
+        targets += mtl_paths.figure_paths(result("figures").format(experiment=name))
+        targets += [result(f).format(experiment=name) for f in files[4:]]
+    return targets

@@ -4,11 +4,11 @@
 rule download_corpus:
     """Download the corpus archive and check every file against its sha256."""
     output:
-        train="resources/corpus/{corpus}/download/train.txt",
-        valid="resources/corpus/{corpus}/download/valid.txt",
-        test="resources/corpus/{corpus}/download/test.txt",
+        train=corpus_download("train"),
+        valid=corpus_download("valid"),
+        test=corpus_download("test"),
     log:
-        "logs/corpus/{corpus}/download_corpus.log",
+        log_path("corpus/{corpus}/download_corpus"),
     conda:
         "../../envs/mtllaws.yaml"
     params:
@@ -22,11 +22,11 @@ rule prepare_corpus:
     input:
         unpack(get_corpus_source),
     output:
-        directory("resources/corpus/{corpus}/prepared"),
+        directory(mtl_paths.CORPUS["prepared"]),
     log:
-        "logs/corpus/{corpus}/prepare_corpus.log",
+        log_path("corpus/{corpus}/prepare_corpus"),
     benchmark:
-        "results/benchmarks/corpus/{corpus}/prepare_corpus.tsv"
+        benchmark_path("corpus/{corpus}/prepare_corpus", experiment=False)
     conda:
         "../../envs/mtllaws.yaml"
     params:
@@ -38,9 +38,9 @@ rule prepare_corpus:
 rule download_embeddings:
     """Download the pretrained vectors at embeddings.url, checked by size and sha256."""
     output:
-        "resources/embeddings/download/{download}",
+        mtl_paths.EMBEDDINGS["download"],
     log:
-        "logs/embeddings/download/{download}.log",
+        log_path("embeddings/download/{download}"),
     conda:
         "../../envs/mtllaws.yaml"
     params:
@@ -52,14 +52,14 @@ rule download_embeddings:
 rule prepare_embeddings:
     """Train fastText on the training split, or read pretrained vectors, into one matrix."""
     input:
-        corpus="resources/corpus/{corpus}/prepared",
+        corpus=mtl_paths.CORPUS["prepared"],
         pretrained=get_pretrained_vectors,
     output:
-        "resources/embeddings/{corpus}/{embedding}.npy",
+        mtl_paths.EMBEDDINGS["matrix"],
     log:
-        "logs/embeddings/{corpus}/{embedding}.log",
+        log_path("embeddings/{corpus}/{embedding}"),
     benchmark:
-        "results/benchmarks/embeddings/{corpus}/{embedding}.tsv"
+        benchmark_path("embeddings/{corpus}/{embedding}", experiment=False)
     conda:
         "../../envs/mtllaws.yaml"
     params:

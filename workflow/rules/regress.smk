@@ -4,19 +4,19 @@
 rule regress:
     """Fit one study's formula with one engine, for every regression seed."""
     input:
-        table="results/{experiment}/summary.parquet",
+        table=result("summary"),
     output:
         dir=report(
-            directory("results/{experiment}/regress/{engine}/{study}"),
+            directory(result("regress")),
             patterns=["{name}.png"],
             caption="../report/regress.rst",
             category="Formulas",
             subcategory="{experiment}",
         ),
     log:
-        "logs/{experiment}/regress/{engine}/{study}.log",
+        log_path("{experiment}/regress/{engine}/{study}"),
     benchmark:
-        "results/{experiment}/benchmarks/regress/{engine}/{study}.tsv"
+        benchmark_path("regress/{engine}/{study}")
     conda:
         "../../envs/mtllaws.yaml"
     threads: 2
@@ -46,15 +46,15 @@ rule regress_tables:
         get_regress_outputs,
     output:
         markdown=report(
-            "results/{experiment}/regress/formulas.md",
+            result("formulas_md"),
             caption="../report/formulas.rst",
             category="Formulas",
             subcategory="{experiment}",
         ),
-        latex="results/{experiment}/regress/formulas.tex",
-        json="results/{experiment}/regress/formulas.json",
+        latex=result("formulas_tex"),
+        json=result("formulas_json"),
     log:
-        "logs/{experiment}/regress_tables.log",
+        log_path("{experiment}/regress_tables"),
     conda:
         "../../envs/mtllaws.yaml"
     script:

@@ -7,12 +7,12 @@ report: "../report/workflow.rst"
 rule plot_figures:
     """F1 against n, AMI and T, and the AMI-against-alpha calibration curve."""
     input:
-        summary="results/{experiment}/summary.parquet",
-        runs="results/{experiment}/runs.parquet",
+        summary=result("summary"),
+        runs=result("runs"),
     output:
-        get_figure_outputs("results/{experiment}/figures"),
+        get_figure_outputs(result("figures")),
     log:
-        "logs/{experiment}/plot_figures.log",
+        log_path("{experiment}/plot_figures"),
     conda:
         "../../envs/mtllaws.yaml"
     script:
@@ -22,26 +22,26 @@ rule plot_figures:
 rule compare_published:
     """Our summary against a table of published results, per configuration."""
     input:
-        summary="results/{experiment}/summary.parquet",
+        summary=result("summary"),
         published=config["published"] or [],
     output:
-        csv="results/{experiment}/compare/comparison.csv",
+        csv=result("compare_csv"),
         markdown=report(
-            "results/{experiment}/compare/comparison.md",
+            result("compare_md"),
             caption="../report/comparison_table.rst",
             category="Comparison",
             subcategory="{experiment}",
         ),
-        json="results/{experiment}/compare/comparison.json",
+        json=result("compare_json"),
         png=report(
-            "results/{experiment}/compare/comparison.png",
+            result("compare_png"),
             caption="../report/comparison.rst",
             category="Comparison",
             subcategory="{experiment}",
         ),
-        pdf="results/{experiment}/compare/comparison.pdf",
+        pdf=result("compare_pdf"),
     log:
-        "logs/{experiment}/compare_published.log",
+        log_path("{experiment}/compare_published"),
     conda:
         "../../envs/mtllaws.yaml"
     script:

@@ -6,11 +6,11 @@ rule simulate:
     input:
         corpus=get_prepared_corpus,
     output:
-        "results/{experiment}/simulate/{pack}.parquet",
+        SWEEP_OUTPUTS["simulate"],
     log:
-        "logs/{experiment}/simulate/{pack}.log",
+        pack_log("simulate"),
     benchmark:
-        "results/{experiment}/benchmarks/simulate/{pack}.tsv"
+        benchmark_path("simulate/{pack}")
     conda:
         "../../envs/mtllaws.yaml"
     params:
@@ -25,14 +25,14 @@ rule train:
     input:
         corpus=get_prepared_corpus,
         embeddings=get_embeddings,
-        tasks=sweep_output("simulate", SWEEP_OUTPUTS["simulate"]),
+        tasks=sweep_output("simulate"),
     output:
-        model="results/{experiment}/train/{pack}.pt",
-        shard="results/{experiment}/train/{pack}.parquet",
+        model=SWEEP_OUTPUTS["model"],
+        shard=SWEEP_OUTPUTS["train"],
     log:
-        "logs/{experiment}/train/{pack}.log",
+        pack_log("train"),
     benchmark:
-        "results/{experiment}/benchmarks/train/{pack}.tsv"
+        benchmark_path("train/{pack}")
     conda:
         "../../envs/mtllaws.yaml"
     threads: get_train_threads
@@ -51,13 +51,13 @@ rule evaluate:
     input:
         corpus=get_prepared_corpus,
         embeddings=get_embeddings,
-        tasks=sweep_output("simulate", SWEEP_OUTPUTS["simulate"]),
-        model=sweep_output("model", SWEEP_OUTPUTS["model"]),
-        train=sweep_output("train", SWEEP_OUTPUTS["train"]),
+        tasks=sweep_output("simulate"),
+        model=sweep_output("model"),
+        train=sweep_output("train"),
     output:
-        "results/{experiment}/evaluate/{pack}.parquet",
+        SWEEP_OUTPUTS["evaluate"],
     log:
-        "logs/{experiment}/evaluate/{pack}.log",
+        pack_log("evaluate"),
     conda:
         "../../envs/mtllaws.yaml"
     params:

@@ -3,7 +3,8 @@
 Rule: ``aggregate``.
 """
 
-from mtllaws.pipeline import aggregate, configure_logging
+from mtllaws.logs import configure_logging
+from mtllaws.pipeline import aggregate
 
 if __name__ == "__main__":
     configure_logging(snakemake.log[0])  # noqa: F821

@@ -2,11 +2,10 @@
 
 Rule: ``compare_published``.
 
-Inputs: ``summary`` (summary.parquet or .csv) and ``published`` (a CSV in the
-format of the paper's mtl_balanced.csv). Params: ``experiment`` (default: the
-``experiment`` wildcard), optional ``alpha_decimals`` (2) and ``stl_any_alpha``
-(True). Outputs: ``csv`` (merged table), ``markdown``, ``json`` (statistics),
-``png`` and ``pdf`` (the scatter plot; the two must share their stem).
+Inputs: ``summary`` (summary.parquet) and ``published`` (a CSV in the format of
+the paper's mtl_balanced.csv). Wildcard: ``experiment``. Outputs: ``csv`` (merged
+table), ``markdown``, ``json`` (statistics), ``png`` and ``pdf`` (the scatter plot;
+the two must share their stem).
 """
 
 import logging
@@ -15,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from mtllaws.compare import write_comparison
-from mtllaws.pipeline import configure_logging
+from mtllaws.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -33,23 +32,14 @@ def plot_stem(png: str, pdf: str) -> Path:
 
 if __name__ == "__main__":
     configure_logging(snakemake.log[0])  # noqa: F821
-    params = snakemake.params  # noqa: F821
     out = snakemake.output  # noqa: F821
-    summary_path = Path(snakemake.input.summary)  # noqa: F821
-    summary = (
-        pd.read_parquet(summary_path)
-        if summary_path.suffix == ".parquet"
-        else pd.read_csv(summary_path)
-    )
     stats = write_comparison(
-        summary,
+        pd.read_parquet(snakemake.input.summary),  # noqa: F821
         snakemake.input.published,  # noqa: F821
         csv=out.csv,
         markdown=out.markdown,
         stats_json=out.json,
         plot_stem=plot_stem(out.png, out.pdf),
-        experiment=params.get("experiment") or snakemake.wildcards.experiment,  # noqa: F821
-        alpha_decimals=int(params.get("alpha_decimals", 2)),
-        stl_any_alpha=bool(params.get("stl_any_alpha", True)),
+        experiment=snakemake.wildcards.experiment,  # noqa: F821
     )
     logger.info("%s", stats["note"])

@@ -5,7 +5,8 @@ Rule: ``download_corpus``.
 
 import logging
 
-from mtllaws.pipeline import configure_logging, download_corpus
+from mtllaws.download import download_corpus
+from mtllaws.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 

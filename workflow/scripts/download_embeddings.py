@@ -5,7 +5,8 @@ Rule: ``download_embeddings``.
 
 import logging
 
-from mtllaws.pipeline import configure_logging, download_embeddings_stage
+from mtllaws.download import download_embeddings_stage
+from mtllaws.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import logging
 import pandas as pd
 
 from mtllaws.effects import write_effects
-from mtllaws.pipeline import configure_logging
+from mtllaws.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 

@@ -2,12 +2,10 @@
 
 Rule: ``plot_figures``.
 
-Inputs: ``summary`` (summary.parquet or .csv); optional ``runs`` (runs.parquet,
-for a calibration curve with every synthetic task), ``calibration`` (a table with
-alpha, ami, ami_std) and ``published`` (the paper's table, whose α → AMI mapping
-is overlaid on the calibration curve). Params: ``experiment`` (default: the
-``experiment`` wildcard). Outputs: every ``<folder>/<stem>.<png|pdf>`` for the
-stems of :data:`mtllaws.figures.FIGURES`, all in one folder.
+Inputs: ``summary`` (summary.parquet) and ``runs`` (runs.parquet, for a calibration
+curve with every synthetic task). Wildcard: ``experiment``. Outputs: every
+``<folder>/<stem>.<png|pdf>`` for the stems of :data:`mtllaws.figures.FIGURES`, all
+in one folder.
 """
 
 import logging
@@ -16,18 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from mtllaws.figures import FIGURES, figure_paths, plot_all
-from mtllaws.pipeline import configure_logging
+from mtllaws.logs import configure_logging
 
 logger = logging.getLogger(__name__)
-
-
-def read_table(path: str) -> pd.DataFrame:
-    """Read a Parquet or CSV table, chosen by the file's suffix."""
-    if Path(path).suffix == ".parquet":
-        return pd.read_parquet(path)
-    if Path(path).suffix == ".csv":
-        return pd.read_csv(path)
-    raise ValueError(f"input '{path}' is neither .parquet nor .csv; give a table in one of those")
 
 
 def figure_folder(outputs: list[str]) -> Path:
@@ -49,18 +38,12 @@ def figure_folder(outputs: list[str]) -> Path:
 if __name__ == "__main__":
     configure_logging(snakemake.log[0])  # noqa: F821
     inputs = snakemake.input  # noqa: F821
-    experiment = snakemake.params.get("experiment") or snakemake.wildcards.experiment  # noqa: F821
     folder = figure_folder(list(snakemake.output))  # noqa: F821
-    optional = {
-        key: read_table(getattr(inputs, key)) if getattr(inputs, key, None) else None
-        for key in ("runs", "calibration", "published")
-    }
+    experiment = snakemake.wildcards.experiment  # noqa: F821
     written = plot_all(
-        read_table(inputs.summary),
+        pd.read_parquet(inputs.summary),
         folder,
         experiment=experiment,
-        runs=optional["runs"],
-        calibration=optional["calibration"],
-        reference=optional["published"],
+        runs=pd.read_parquet(inputs.runs),
     )
     logger.info("wrote %d figure files of experiment %s to %s", len(written), experiment, folder)

@@ -3,7 +3,8 @@
 Rule: ``prepare_embeddings``.
 """
 
-from mtllaws.pipeline import configure_logging, prepare_embeddings_stage
+from mtllaws.logs import configure_logging
+from mtllaws.pipeline import prepare_embeddings_stage
 
 if __name__ == "__main__":
     configure_logging(snakemake.log[0])  # noqa: F821

@@ -7,7 +7,8 @@ rule, holding ``results.json``.
 import logging
 from pathlib import Path
 
-from mtllaws.pipeline import collect_study_results, configure_logging
+from mtllaws.logs import configure_logging
+from mtllaws.pipeline import collect_study_results
 from mtllaws.regress import formulas_document, write_json, write_tables
 
 logger = logging.getLogger(__name__)

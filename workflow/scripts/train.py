@@ -3,7 +3,8 @@
 Rule: ``train``.
 """
 
-from mtllaws.pipeline import configure_logging, train_pack
+from mtllaws.logs import configure_logging
+from mtllaws.pipeline import train_pack
 
 if __name__ == "__main__":
     configure_logging(snakemake.log[0])  # noqa: F821
