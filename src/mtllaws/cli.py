@@ -201,52 +201,28 @@ def _configure_regress(p: argparse.ArgumentParser) -> None:
         metavar="COLUMN=THRESHOLD",
         help="also fit on COLUMN <= THRESHOLD and score above it (repeatable)",
     )
-    fit.add_argument(
-        "--cv",
+    def with_default(flag: str, key: str, text: str, **kwargs) -> None:
+        value = DEFAULTS[key]
+        if isinstance(value, tuple):  # seeds: a list, shown comma-separated
+            value, shown = list(value), ",".join(map(str, value))
+        else:
+            shown = value
+        fit.add_argument(flag, default=value, help=f"{text} (default {shown})", **kwargs)
+
+    with_default("--cv", "cv", "grouped K-fold CV folds", type=int)
+    with_default("--cv-repeats", "cv_repeats", "CV repeats", type=int)
+    with_default(
+        "--bootstrap", "bootstrap", "bootstrap resamples of the configurations per engine; 0: none",
         type=int,
-        default=DEFAULTS["cv"],
-        help=f"grouped K-fold CV folds (default {DEFAULTS['cv']})",
-    )
-    fit.add_argument(
-        "--cv-repeats",
-        type=int,
-        default=DEFAULTS["cv_repeats"],
-        help=f"CV repeats (default {DEFAULTS['cv_repeats']})",
-    )
-    fit.add_argument(
-        "--bootstrap",
-        type=int,
-        default=DEFAULTS["bootstrap"],
-        help="bootstrap resamples of the configurations per engine "
-        f"(default {DEFAULTS['bootstrap']}; 0: none)",
-    )
-    fit.add_argument(
-        "--seeds",
-        type=_seeds,
-        default=list(DEFAULTS["seeds"]),
-        help=f"comma-separated seeds (default {','.join(map(str, DEFAULTS['seeds']))})",
-    )
-    fit.add_argument(
-        "--scale",
-        type=float,
-        default=DEFAULTS["scale"],
-        help=f"target multiplier while fitting, the paper's c (default {DEFAULTS['scale']:g})",
-    )
-    fit.add_argument(
-        "--test-size",
-        type=float,
-        default=DEFAULTS["test_size"],
-        help=f"test fraction (default {DEFAULTS['test_size']})",
-    )
-    fit.add_argument(
-        "--split",
+    )  # fmt: skip
+    with_default("--seeds", "seeds", "comma-separated seeds", type=_seeds)
+    with_default("--scale", "scale", "target multiplier while fitting, the paper's c", type=float)
+    with_default("--test-size", "test_size", "test fraction", type=float)
+    with_default(
+        "--split", "split", "one train/test split for all seeds or one per seed",
         choices=("fixed", "per_seed"),
-        default=DEFAULTS["split"],
-        help=f"one train/test split for all seeds or one per seed (default {DEFAULTS['split']})",
-    )
-    fit.add_argument(
-        "--split-seed", type=int, default=DEFAULTS["split_seed"], help="seed of the fixed split"
-    )
+    )  # fmt: skip
+    with_default("--split-seed", "split_seed", "seed of the fixed split", type=int)
     fit.add_argument("--population-size", type=int, help="gplearn population size")
     fit.add_argument("--generations", type=int, help="gplearn generations")
     fit.add_argument("--max-terms", type=int, help="sparse: most additive terms")
