@@ -62,7 +62,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mtllaws.atomic import atomic_save_npy, atomic_write, atomic_write_json, sha256_file
+from mtllaws.atomic import atomic_save_npy, atomic_write_json, sha256_file
 
 __all__ = [
     "PAD",
@@ -373,14 +373,6 @@ def build_windows(
         valid = (idx >= lo) & (idx < hi)
         out[valid, j] = token_ids[idx[valid]]
     return out
-
-
-# --------------------------------------------------------------------------- atomic files
-
-
-# simulate.py (another branch's file) still imports this name; remove it once
-# simulate writes through mtllaws.atomic.atomic_write itself.
-_atomic_write_bytes = atomic_write
 
 
 # --------------------------------------------------------------------------- prepared corpus
