@@ -82,7 +82,7 @@ import torch
 import torch.nn.functional as F
 
 from mtllaws.atomic import atomic_write
-from mtllaws.models import ModelConfig, MTLNet, logits_grouped, logits_task
+from mtllaws.models import ModelConfig, MTLNet, check_input_maps, logits_grouped, logits_task
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -377,12 +377,13 @@ def as_tensor(a, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``a`` (array or tensor) as a tensor of ``dtype`` on ``device``; no copy when it is one.
 
     Read-only arrays (e.g. memory-mapped caches) are copied rather than wrapped, which
-    torch would warn about.
+    torch would warn about, and so are arrays with negative strides (e.g. ``a[::-1]``),
+    which torch cannot wrap.
     """
     if isinstance(a, torch.Tensor):
         return a.to(device=device, dtype=dtype)
     a = np.asarray(a)
-    if not a.flags.writeable:
+    if not a.flags.writeable or any(step < 0 for step in a.strides):
         a = np.array(a)
     return torch.from_numpy(a).to(device=device, dtype=dtype)
 
@@ -549,6 +550,7 @@ def fit(
     seeds: Sequence[int],
     points: Sequence[str],
     task_weights: Sequence[float] | None = None,
+    input_maps=None,
     checkpoint_path: str | os.PathLike | None = None,
     dev: Callable[[MTLNet], float] | None = None,
 ) -> list[TrainResult]:
@@ -579,6 +581,9 @@ def fit(
         One per model: grid point names for error messages.
     task_weights : sequence of float, optional
         Fixed per-task loss weights (:func:`check_task_weights`); ``None`` = plain sum.
+    input_maps : array or Tensor, shape (T, D, D), optional
+        Fixed per-task maps of the embeddings before the shared BiLSTM (see
+        :class:`~mtllaws.models.MTLNet`); ``None`` = identity. Every model gets them.
     checkpoint_path : path, optional
         ``K = 1`` only: checkpoint file (see the module docstring).
     dev : callable, optional
@@ -610,6 +615,7 @@ def fit(
             "checkpoints: use mtllaws.train.train_model for those runs"
         )
     weights = check_task_weights(cfg, task_weights, model_cfg.n_tasks)
+    maps = check_input_maps(input_maps, model_cfg)
     sizes = [[int((y[:, t] != MASK).sum()) for t in range(y.shape[1])] for _, y in datasets]
     if k_models > 1:
         if cfg.schedule == "joint":
@@ -629,16 +635,18 @@ def fit(
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
     with torch_settings(cfg, device):
         return _fit(model_cfg, cfg, datasets, embeddings, sizes=sizes, seeds=seeds,
-                    points=points, weights=weights, ckpt=ckpt, dev=dev, device=device)
+                    points=points, weights=weights, maps=maps, ckpt=ckpt, dev=dev,
+                    device=device)
 
 
-def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights, ckpt, dev,
-         device) -> list[TrainResult]:
+def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights, maps, ckpt,
+         dev, device) -> list[TrainResult]:
     k_models, n_tasks = len(datasets), model_cfg.n_tasks
     nets, shuffles = [], []
     for seed in seeds:
         init_seed, shuffle_seed = np.random.SeedSequence(int(seed)).generate_state(2)
-        nets.append(MTLNet(model_cfg, generator=torch.Generator().manual_seed(int(init_seed))))
+        generator = torch.Generator().manual_seed(int(init_seed))
+        nets.append(MTLNet(model_cfg, generator=generator, input_maps=maps))
         shuffles.append(torch.Generator().manual_seed(int(shuffle_seed)))
     if k_models == 1:  # train the model's own parameters, seen with a model axis of 1
         model = nets[0].to(device)
@@ -658,6 +666,7 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
 
     optimizer = Adam(leaves, lr=cfg.lr)
     weight_t = None if weights is None else torch.tensor(weights, device=device)
+    maps_t = None if maps is None else maps.to(device)
 
     # Data on the device; embeddings are looked up per batch.
     table = as_tensor(embeddings, torch.float32, device)
@@ -684,6 +693,9 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
         finger = fingerprint(model_cfg, cfg, seeds[0], (windows, labels, embeddings))
         if weights is not None:
             finger["task_weights"] = list(weights)
+        if maps is not None:
+            finger["input_maps"] = hashlib.blake2b(maps.numpy().tobytes(),
+                                                   digest_size=16).hexdigest()
         if ckpt.exists():
             state = torch.load(ckpt, map_location=device, weights_only=True)
             if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != finger:
@@ -739,10 +751,12 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
         """The loss (K,) of one step: one task's batch, or every task's (joint)."""
         params = stacked()
         if task is None:
-            logits = logits_grouped(params, win[idx], table, model_cfg, dedup=dedup)
+            logits = logits_grouped(params, win[idx], table, model_cfg, dedup=dedup,
+                                    input_maps=maps_t)
             task_losses = masked_cross_entropy(logits.flatten(0, 1), tgt.flatten(0, 1))
             return combine_task_losses(task_losses.view(k_models, n_tasks), weight_t)
-        logits = logits_task(params, win[idx], table, model_cfg, task, dedup=dedup)
+        logits = logits_task(params, win[idx], table, model_cfg, task, dedup=dedup,
+                             input_maps=maps_t)
         return masked_cross_entropy(logits, tgt)
 
     def non_finite(values: torch.Tensor, epoch: int, step: int) -> NonFiniteLossError:

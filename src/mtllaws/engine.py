@@ -45,6 +45,7 @@ def train_models(
     seeds: Sequence[int],
     points: Sequence[str] | None = None,
     task_weights: Sequence[float] | None = None,
+    input_maps=None,
 ) -> list[TrainResult]:
     """Train one model per ``(windows, labels)`` dataset, all at once (see module docstring).
 
@@ -66,6 +67,9 @@ def train_models(
     task_weights : sequence of float, optional
         Fixed per-task loss weights shared by the models (joint schedule only; see
         :func:`mtllaws.core.combine_task_losses`).
+    input_maps : array or Tensor, shape (T, D, D), optional
+        Fixed per-task maps of the embeddings, shared by the models (see
+        :class:`~mtllaws.models.MTLNet`); ``None`` = identity.
 
     Returns
     -------
@@ -94,4 +98,5 @@ def train_models(
         )
     checked = [check_inputs(model_cfg, w, y, embeddings) for w, y in datasets]
     return fit(model_cfg, train_cfg, [(w, y) for w, y, _ in checked], checked[0][2],
-               seeds=seeds, points=points, task_weights=task_weights)
+               seeds=seeds, points=points, task_weights=task_weights,
+               input_maps=input_maps)

@@ -259,7 +259,11 @@ def lstm_readout_ids(
     table : Tensor, shape (V, D)
         Embedding matrix (frozen), shared by the K models.
     w_ih, w_hh, bias : Tensor, shapes (K, 2, D, 4H), (K, 2, H, 4H), (K, 2, 4H)
-        Each model's weights, as in :func:`lstm_readout`.
+        Each model's weights, as in :func:`lstm_readout`. ``w_ih`` may instead hold
+        ``K * G`` input weights (model-major): then each model's rows are ``G`` equal
+        consecutive groups and group ``g`` of model ``k`` is projected with
+        ``w_ih[k * G + g]`` (per-task input maps folded into the projection, see
+        :func:`mtllaws.models.encode_ids`); each distinct id is projected once per group.
     readout : {"center", "last"}
         As in :func:`lstm_readout`.
     dedup : bool
@@ -270,22 +274,41 @@ def lstm_readout_ids(
     Tensor, shape (K, B, 2H)
     """
     k_models, b, w = ids.shape
+    groups = w_ih.shape[0] // k_models
+    if groups * k_models != w_ih.shape[0] or b % groups:
+        raise ValueError(
+            f"w_ih has {w_ih.shape[0]} entries for {k_models} models of {b} rows: pass K or "
+            "K * G input weights, G dividing the rows"
+        )
+    # Per-group input weights: group g of model k (rows g*B/G ..) reads w_ih[k*G + g].
+    gids = ids.reshape(k_models * groups, b // groups, w)
+    gbias = bias if groups == 1 else bias.repeat_interleave(groups, dim=0)
+
+    def ungroup(x: torch.Tensor) -> torch.Tensor:
+        """(K*G, S, B/G, F) -> (K, S, B, F)."""
+        if groups == 1:
+            return x
+        s = x.shape[1]
+        x = x.view(k_models, groups, s, b // groups, -1).transpose(1, 2)
+        return x.reshape(k_models, s, b, -1)
+
     if readout == "center":
         k = w // 2
-        fwd = project_ids(ids[:, :, : k + 1], table, w_ih[:, 0], bias[:, 0], dedup)
-        bwd = project_ids(ids[:, :, k:].flip(2), table, w_ih[:, 1], bias[:, 1], dedup)
+        fwd = ungroup(project_ids(gids[:, :, : k + 1], table, w_ih[:, 0], gbias[:, 0], dedup))
+        bwd = ungroup(project_ids(gids[:, :, k:].flip(2), table, w_ih[:, 1], gbias[:, 1], dedup))
         proj = torch.stack((fwd, bwd), dim=1).flatten(0, 1)  # (2K, S, B, 4H)
         h = lstm_scan(proj, w_hh.flatten(0, 1)).view(k_models, 2, b, -1)
         return torch.cat((h[:, 0], h[:, 1]), dim=-1)
     if readout == "last":
-        h_fwd = lstm_scan(project_ids(ids, table, w_ih[:, 0], bias[:, 0], dedup), w_hh[:, 0])
-        last = ids[:, :, -1]
+        proj = ungroup(project_ids(gids, table, w_ih[:, 0], gbias[:, 0], dedup))
+        h_fwd = lstm_scan(proj, w_hh[:, 0])
+        last = gids[:, :, -1]
         if dedup:
             unique, inverse = unique_per_model(last)
-            h_bwd = gather_rows(first_cell(table[unique], w_ih[:, 1], bias[:, 1]), inverse)
+            h_bwd = gather_rows(first_cell(table[unique], w_ih[:, 1], gbias[:, 1]), inverse)
         else:
-            h_bwd = first_cell(table[last], w_ih[:, 1], bias[:, 1])
-        return torch.cat((h_fwd, h_bwd), dim=-1)
+            h_bwd = first_cell(table[last], w_ih[:, 1], gbias[:, 1])
+        return torch.cat((h_fwd, h_bwd.reshape(k_models, b, -1)), dim=-1)
     raise ValueError(f"readout={readout!r}: choose one of {READOUTS}")
 
 

@@ -61,9 +61,11 @@ __all__ = [
     "PRESETS",
     "MTLNet",
     "ModelConfig",
+    "check_input_maps",
     "encode_ids",
     "logits_grouped",
     "logits_task",
+    "mapped_input_weights",
     "model_config",
     "shared_layers",
     "task_layers",
@@ -253,38 +255,95 @@ def task_layers(params: Mapping[str, torch.Tensor], z: torch.Tensor, config: Mod
     return z.view(k_models, t, g, -1) if task is None else z
 
 
+def mapped_input_weights(w_ih: torch.Tensor, input_maps: torch.Tensor,
+                         task: int | None = None) -> torch.Tensor:
+    """Input weights with fixed per-task input maps folded in: ``M_t^T @ W_ih``.
+
+    A map ``M_t`` (D, D) sends an embedding ``x`` to ``M_t x`` before the BiLSTM; since
+    the input projection is ``x^T W_ih`` (``W_ih`` (D, 4H) per direction), the mapped
+    projection is ``x^T (M_t^T W_ih)``: one product per distinct token id and task, as
+    without maps.
+
+    Parameters
+    ----------
+    w_ih : Tensor, shape (K, 2, D, 4H)
+    input_maps : Tensor, shape (T, D, D)
+    task : int, optional
+        One task's map, or ``None`` for every task.
+
+    Returns
+    -------
+    Tensor
+        ``(K, 2, D, 4H)`` for one task; ``(K * T, 2, D, 4H)`` (model-major) for all.
+    """
+    if task is not None:
+        return torch.matmul(input_maps[task].transpose(0, 1), w_ih)
+    maps_t = input_maps.transpose(1, 2)[None, :, None]  # (1, T, 1, D, D)
+    return torch.matmul(maps_t, w_ih[:, None]).flatten(0, 1)
+
+
 def encode_ids(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: torch.Tensor,
-               config: ModelConfig, *, dedup: bool) -> torch.Tensor:
+               config: ModelConfig, *, dedup: bool, input_maps: torch.Tensor | None = None,
+               task: int | None = None, groups: int = 1) -> torch.Tensor:
     """BiLSTM readout and shared layers ``(K, B, F)`` of K stacked models on ``ids`` (K, B, W).
 
     The one forward pass of training (see :func:`mtllaws.kernels.lstm_readout_ids`);
     ``params`` as in :func:`shared_layers`, ``table`` (V, D) shared by the models.
+    ``input_maps`` (T, D, D), fixed per-task maps of the embeddings
+    (:func:`mapped_input_weights`), apply ``task``'s map to every row, or with
+    ``task=None`` task ``t``'s map to group ``t`` of ``groups = T`` equal row groups.
     """
-    z = lstm_readout_ids(ids, table, params["lstm_w_ih"], params["lstm_w_hh"],
-                         params["lstm_bias"], readout=config.readout, dedup=dedup)
+    w_ih = params["lstm_w_ih"]
+    if input_maps is not None:
+        if task is None and groups != input_maps.shape[0]:
+            raise ValueError(
+                f"input_maps hold {input_maps.shape[0]} tasks: pass task=t, or T task groups"
+            )
+        w_ih = mapped_input_weights(w_ih, input_maps, task)
+    z = lstm_readout_ids(ids, table, w_ih, params["lstm_w_hh"], params["lstm_bias"],
+                         readout=config.readout, dedup=dedup)
     return shared_layers(params, z, config)
 
 
 def logits_grouped(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: torch.Tensor,
-                   config: ModelConfig, *, dedup: bool) -> torch.Tensor:
+                   config: ModelConfig, *, dedup: bool,
+                   input_maps: torch.Tensor | None = None) -> torch.Tensor:
     """Logits (K, T, G, c) of K stacked models; group ``t`` of ``ids`` (K, T, G, W) by head t.
 
     The forward pass of a ``joint`` training step: the ``T`` task batches share one
-    BiLSTM pass.
+    BiLSTM pass (group ``t`` through task ``t``'s input map when ``input_maps`` is given).
     """
     k_models, t, g, w = ids.shape
-    z = encode_ids(params, ids.reshape(k_models, t * g, w), table, config, dedup=dedup)
+    z = encode_ids(params, ids.reshape(k_models, t * g, w), table, config, dedup=dedup,
+                   input_maps=input_maps, groups=t)
     return task_layers(params, z.view(k_models, t, g, -1), config)
 
 
 def logits_task(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: torch.Tensor,
-                config: ModelConfig, task: int, *, dedup: bool) -> torch.Tensor:
+                config: ModelConfig, task: int, *, dedup: bool,
+                input_maps: torch.Tensor | None = None) -> torch.Tensor:
     """Logits (K, B, c) of one ``task``'s head of K stacked models on ``ids`` (K, B, W).
 
-    The forward pass of a ``sequential`` training step.
+    The forward pass of a ``sequential`` training step (and of prediction).
     """
-    z = encode_ids(params, ids, table, config, dedup=dedup)
+    z = encode_ids(params, ids, table, config, dedup=dedup, input_maps=input_maps, task=task)
     return task_layers(params, z, config, task=task)
+
+
+def check_input_maps(input_maps, config: ModelConfig) -> torch.Tensor | None:
+    """``input_maps`` as a float32 tensor (T, D, D), or ``None``; ``ValueError`` otherwise."""
+    if input_maps is None:
+        return None
+    maps = torch.as_tensor(input_maps, dtype=torch.float32)
+    want = (config.n_tasks, config.emb_dim, config.emb_dim)
+    if tuple(maps.shape) != want:
+        raise ValueError(
+            f"input_maps has shape {tuple(maps.shape)}; expected (n_tasks, emb_dim, emb_dim) "
+            f"= {want}: one (D, D) map per task, identity for a task left as it is"
+        )
+    if not torch.isfinite(maps).all():
+        raise ValueError("input_maps holds NaN or infinite values: pass finite maps")
+    return maps
 
 
 # ----------------------------------------------------------------------------- the network
@@ -300,6 +359,13 @@ class MTLNet(nn.Module):
     generator : torch.Generator, optional
         Source of the initial weights (PyTorch default initialisation, see the module
         docstring). ``None`` draws from a generator seeded with 0.
+    input_maps : array or Tensor, shape (T, D, D), optional
+        Fixed (not trained) per-task maps of the embeddings before the shared BiLSTM: task
+        ``t`` reads ``M_t x`` (folded into the input projection, see
+        :func:`mapped_input_weights`). Stored as the buffer ``input_maps`` (``None``:
+        every task reads ``x``). A model with maps encodes per task: pass ``task`` to
+        :meth:`encode_ids`; the embedded-window methods (:meth:`features`, :meth:`encode`,
+        :meth:`forward`, :meth:`forward_grouped`) refuse such a model.
 
     Attributes
     ----------
@@ -312,9 +378,11 @@ class MTLNet(nn.Module):
         ``(T, d_in, d_out)``, biases ``(T, d_out)``.
     """
 
-    def __init__(self, config: ModelConfig, *, generator: torch.Generator | None = None):
+    def __init__(self, config: ModelConfig, *, generator: torch.Generator | None = None,
+                 input_maps=None):
         super().__init__()
         self.config = config
+        self.register_buffer("input_maps", check_input_maps(input_maps, config))
         d, h, t = config.emb_dim, config.hidden, config.n_tasks
         self.lstm_w_ih = nn.Parameter(torch.empty(2, d, 4 * h))
         self.lstm_w_hh = nn.Parameter(torch.empty(2, h, 4 * h))
@@ -386,6 +454,11 @@ class MTLNet(nn.Module):
     def features(self, x_emb: torch.Tensor) -> torch.Tensor:
         """BiLSTM readout ``(B, 2H)`` of embedded windows ``(B, W, D)``."""
         self._check_input(x_emb)
+        if self.input_maps is not None:
+            raise ValueError(
+                "this model has per-task input_maps, so its features depend on the task: use "
+                "encode_ids(ids, table, task=t) or mtllaws.train.predict"
+            )
         return lstm_readout(
             x_emb, self.lstm_w_ih, self.lstm_w_hh, self.lstm_bias, readout=self.config.readout
         )
@@ -402,6 +475,7 @@ class MTLNet(nn.Module):
         *,
         dedup: bool | None = None,
         prefixes: bool = False,
+        task: int | None = None,
     ) -> torch.Tensor:
         """:meth:`encode` of ``table[ids]`` without building ``(B, W, D)``.
 
@@ -418,6 +492,8 @@ class MTLNet(nn.Module):
         prefixes : bool
             Inference only (no gradient): also run the recurrence once per distinct
             prefix (:func:`~mtllaws.kernels.lstm_readout_prefixes`).
+        task : int, optional
+            With ``input_maps``: whose map the embeddings go through (required then).
         """
         cfg = self.config
         if ids.dim() != 2 or ids.shape[1] != cfg.window or table.shape[-1] != cfg.emb_dim:
@@ -425,14 +501,21 @@ class MTLNet(nn.Module):
                 f"ids {tuple(ids.shape)} / table {tuple(table.shape)}: this model expects ids "
                 f"(batch, window={cfg.window}) and a table (V, emb_dim={cfg.emb_dim})"
             )
+        maps = self.input_maps
+        if maps is not None and task is None:
+            raise ValueError("this model has per-task input_maps: pass task=t to encode_ids")
         params = self.stacked_parameters()
         if prefixes:
-            z = lstm_readout_prefixes(ids, table, self.lstm_w_ih, self.lstm_w_hh,
-                                      self.lstm_bias, readout=cfg.readout)
+            w_ih = self.lstm_w_ih
+            if maps is not None:
+                w_ih = mapped_input_weights(w_ih.unsqueeze(0), maps, task)[0]
+            z = lstm_readout_prefixes(ids, table, w_ih, self.lstm_w_hh, self.lstm_bias,
+                                      readout=cfg.readout)
             return shared_layers(params, z.unsqueeze(0), cfg)[0]
         if dedup is None:
             dedup = ids.device.type == "cpu"
-        return encode_ids(params, ids.unsqueeze(0), table, cfg, dedup=dedup)[0]
+        return encode_ids(params, ids.unsqueeze(0), table, cfg, dedup=dedup, input_maps=maps,
+                          task=task)[0]
 
     def heads_grouped(self, z: torch.Tensor) -> torch.Tensor:
         """Task layers on a shared representation ``z`` (T * G, F) in ``T`` task groups.

@@ -50,6 +50,7 @@ def train_model(
     checkpoint_path: str | os.PathLike | None = None,
     dev: Callable[[MTLNet], float] | None = None,
     task_weights: Sequence[float] | None = None,
+    input_maps=None,
 ) -> TrainResult:
     """Train an :class:`~mtllaws.models.MTLNet` from scratch (or resume a checkpoint).
 
@@ -79,6 +80,9 @@ def train_model(
     task_weights : sequence of float, optional
         Fixed per-task loss weights under the ``joint`` schedule (see
         :func:`mtllaws.core.combine_task_losses`); ``None`` is the plain sum.
+    input_maps : array or Tensor, shape (T, D, D), optional
+        Fixed per-task maps of the embeddings before the shared BiLSTM (see
+        :class:`~mtllaws.models.MTLNet`; kept in the returned model); ``None`` = identity.
 
     Returns
     -------
@@ -98,7 +102,7 @@ def train_model(
             "dev=lambda model: <dev F1> to train_model"
         )
     (result,) = fit(model_cfg, train_cfg, [(windows, labels)], embeddings, seeds=[seed],
-                    points=[point], task_weights=task_weights,
+                    points=[point], task_weights=task_weights, input_maps=input_maps,
                     checkpoint_path=checkpoint_path, dev=dev)
     return result
 
@@ -119,7 +123,8 @@ def predict(
     The windows are sorted lexicographically and encoded ``batch_size`` at a time with
     :func:`~mtllaws.kernels.lstm_readout_prefixes` (each distinct token id projected once,
     each distinct prefix's recurrent state computed once); predictions come back in the
-    input order.
+    input order. A model with per-task ``input_maps`` encodes the windows once per task
+    predicted.
 
     Parameters
     ----------
@@ -162,8 +167,18 @@ def predict(
         with torch.inference_mode():
             for a in range(0, n, batch_size):
                 rows = order[a : a + batch_size]
-                z = model.encode_ids(win[rows], emb, prefixes=True)
-                out[rows] = model.heads(z, task=task).argmax(dim=-1)
+                if model.input_maps is None:
+                    z = model.encode_ids(win[rows], emb, prefixes=True)
+                    out[rows] = model.heads(z, task=task).argmax(dim=-1)
+                    continue
+                # Per-task input maps: every task encodes the windows through its own map.
+                for t in [task] if task is not None else range(model.config.n_tasks):
+                    z = model.encode_ids(win[rows], emb, prefixes=True, task=t)
+                    pred = model.heads(z, task=t).argmax(dim=-1)
+                    if task is None:
+                        out[rows, t] = pred
+                    else:
+                        out[rows] = pred
     finally:
         model.train(was_training)
     return out.cpu().numpy()
