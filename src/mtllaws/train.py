@@ -72,7 +72,7 @@ def train_model(
     point : str
         Name of the grid point, used in error messages.
     checkpoint_path : path, optional
-        Checkpoint file (see the module docstring); resumed from when it exists.
+        Checkpoint file (see :mod:`mtllaws.core`); resumed from when it exists.
     dev : callable, optional
         ``dev(model) -> float`` (higher is better) called after every epoch with the model
         in eval mode and gradients off; its scores are returned, and used for early stopping
