@@ -52,11 +52,12 @@ CPU the same data, config, seed and thread count give bitwise-identical weights.
 Checkpoints
 -----------
 With ``checkpoint_path`` and ``checkpoint_every = k > 0`` the model, optimiser, shuffling
-RNG state, per-epoch losses and early-stopping state are written atomically (temp file
-+ ``os.replace``) every ``k`` epochs and when training ends. If the file exists when
-:func:`train_model` starts, training resumes from it (after checking that it was written
-for the same data, seed and configuration); the result equals an uninterrupted run
-bitwise on the CPU.
+RNG state, per-epoch losses and early-stopping state are written atomically
+(:func:`mtllaws.atomic.atomic_write`) every ``k`` epochs and when training ends. If the
+file exists when :func:`fit` (``K = 1``) starts, training resumes from it (after
+checking that it was written for the same data, seed and configuration); the result
+equals an uninterrupted run bitwise on the CPU.
+
 Several models
 --------------
 With ``K > 1`` every model keeps what ``K = 1`` gives it: its own data, initial weights
@@ -65,6 +66,14 @@ one update over the stacked tensors is K independent updates). The K losses are 
 before ``backward``; no model's gradient depends on another's. All models must take the
 same steps per epoch with batches of the same sizes. Early stopping and checkpoints are
 for ``K = 1`` only.
+
+Hooks for other objectives
+--------------------------
+``task_weights`` (fixed, ``joint`` only) multiply the task losses in
+:func:`combine_task_losses`; a task with weight 0 from the start never gets a gradient,
+so its head keeps its initial weights (Adam's moments stay 0). ``input_maps`` (T, D, D)
+send task ``t``'s embeddings through a fixed map ``M_t`` before the shared BiLSTM
+(:func:`mtllaws.models.mapped_input_weights`).
 """
 
 from __future__ import annotations

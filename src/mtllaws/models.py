@@ -29,6 +29,12 @@ it. The network is
   (``b_ih + b_hh``); dense weights and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
   Initialisation draws only from the ``generator`` passed in (no global RNG state).
 
+The BiLSTM math lives in :mod:`mtllaws.kernels`. The forward pass is functional and
+defined once, on parameters with a leading model axis ``K`` (:func:`encode_ids`,
+:func:`logits_grouped`, :func:`logits_task`): :class:`MTLNet` calls it on its own
+parameters (``K = 1``, :meth:`MTLNet.stacked_parameters`) and the training core
+(:mod:`mtllaws.core`) on ``K`` stacked models.
+
 Layer presets (:data:`LAYERS`) reproduce the published variants: the ``n`` in
 ``LSTM_nFCs`` counts *shared* dense layers (``LSTM_0FCs``: per-task ``128 -> c``;
 ``LSTM_1FCs``: shared 256, per-task ``128 -> 64 -> c``; ``LSTM_2FCs``: shared ``256 -> 128``,
