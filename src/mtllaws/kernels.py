@@ -18,6 +18,7 @@ forward, 1 backward. Only the steps a readout needs run (see :mod:`mtllaws.model
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 __all__ = [
     "READOUTS",
@@ -210,6 +211,8 @@ def unique_per_model(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def gather_rows(values: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
     """``values[k, inverse[k, j]]`` for ``values`` (K, U, F) and ``inverse`` (K, N): (K, N, F)."""
+    if values.shape[0] == 1:  # an embedding lookup: its backward is cheaper than gather's
+        return F.embedding(inverse[0], values[0]).unsqueeze(0)
     index = inverse.unsqueeze(-1).expand(-1, -1, values.shape[-1])
     return torch.gather(values, 1, index)
 
