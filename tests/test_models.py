@@ -6,17 +6,16 @@ import numpy as np
 import pytest
 import torch
 
+from mtllaws.kernels import LSTMScan as _LSTMScan
+from mtllaws.kernels import first_cell as _first_cell
+from mtllaws.kernels import lstm_cell as _cell
+from mtllaws.kernels import lstm_readout, lstm_readout_prefixes
+from mtllaws.kernels import lstm_scan as _scan
 from mtllaws.models import (
     LAYERS,
     PRESETS,
     ModelConfig,
     MTLNet,
-    _cell,
-    _first_cell,
-    _LSTMScan,
-    _scan,
-    lstm_readout,
-    lstm_readout_prefixes,
     model_config,
 )
 

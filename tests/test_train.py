@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from mtllaws.core import Adam as _Adam
+from mtllaws.core import joint_plan as _joint_plan
+from mtllaws.core import sequential_plan as _sequential_plan
 from mtllaws.models import MTLNet, model_config
 from mtllaws.train import (
     MASK,
     NonFiniteLossError,
     TrainConfig,
     TrainResult,
-    _Adam,
-    _joint_plan,
-    _sequential_plan,
     masked_cross_entropy,
     predict,
     train_model,

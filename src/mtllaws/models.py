@@ -29,6 +29,12 @@ it. The network is
   (``b_ih + b_hh``); dense weights and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
   Initialisation draws only from the ``generator`` passed in (no global RNG state).
 
+The BiLSTM math lives in :mod:`mtllaws.kernels`. The forward pass is functional and
+defined once, on parameters with a leading model axis ``K`` (:func:`encode_ids`,
+:func:`logits_grouped`, :func:`logits_task`): :class:`MTLNet` calls it on its own
+parameters (``K = 1``, :meth:`MTLNet.stacked_parameters`) and the training core
+(:mod:`mtllaws.core`) on ``K`` stacked models.
+
 Layer presets (:data:`LAYERS`) reproduce the published variants: the ``n`` in
 ``LSTM_nFCs`` counts *shared* dense layers (``LSTM_0FCs``: per-task ``128 -> c``;
 ``LSTM_1FCs``: shared 256, per-task ``128 -> 64 -> c``; ``LSTM_2FCs``: shared ``256 -> 128``,
@@ -48,24 +54,29 @@ Named presets (:data:`PRESETS`):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from mtllaws.kernels import READOUTS, lstm_readout, lstm_readout_ids, lstm_readout_prefixes
 
 __all__ = [
     "LAYERS",
     "PRESETS",
     "MTLNet",
     "ModelConfig",
-    "lstm_readout",
-    "lstm_readout_ids",
-    "lstm_readout_prefixes",
+    "check_input_maps",
+    "encode_ids",
+    "logits_grouped",
+    "logits_task",
+    "mapped_input_weights",
     "model_config",
+    "shared_layers",
+    "task_layers",
 ]
 
-_READOUTS = ("center", "last")
 _ACTIVATIONS = ("relu", "none")
 
 #: The published architectures: dense layer widths and how many of them are shared.
@@ -144,8 +155,8 @@ class ModelConfig:
                 f"ModelConfig.shared_dense={self.shared_dense}: must be between 0 and "
                 f"len(dense)={len(self.dense)}"
             )
-        if self.readout not in _READOUTS:
-            raise ValueError(f"ModelConfig.readout={self.readout!r}: choose one of {_READOUTS}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"ModelConfig.readout={self.readout!r}: choose one of {READOUTS}")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(
                 f"ModelConfig.activation={self.activation!r}: choose one of {_ACTIVATIONS}"
@@ -194,326 +205,151 @@ def model_config(preset: str, **overrides) -> ModelConfig:
     return ModelConfig(**values)
 
 
-# ----------------------------------------------------------------------------- LSTM math
+# ----------------------------------------------------------------------------- forward
 
 
-def _cell(gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LSTM cell update from pre-activation ``gates`` (..., 4H) in order i, f, g, o."""
-    i, f, g, o = gates.chunk(4, dim=-1)
-    ig = torch.sigmoid(i) * torch.tanh(g)
-    c_new = ig if c is None else torch.addcmul(ig, torch.sigmoid(f), c)
-    h = torch.sigmoid(o) * torch.tanh(c_new)
-    return h, c_new
+def shared_layers(params: Mapping[str, torch.Tensor], z: torch.Tensor,
+                  config: ModelConfig) -> torch.Tensor:
+    """The shared dense layers of K stacked models on BiLSTM features ``z`` (K, B, 2H).
 
-
-class _LSTMScan(torch.autograd.Function):
-    """The recurrence of :func:`_scan` with a hand-written backward (BPTT).
-
-    The forward keeps every step's gate activations, cell state and ``tanh`` of it; the
-    backward walks the steps in reverse with a few fused elementwise products per step and
-    computes the recurrent weight gradient of all steps in one batched product
-    ``sum_t h_{t-1}^T dgates_t``. Autograd's version builds the same gradients from about
-    twice as many kernels (the ``chunk`` of the gates alone costs a zero-fill and a copy per
-    step) and one weight-gradient product per step.
+    ``params`` maps :class:`MTLNet` parameter names to tensors with a leading model axis
+    ``K`` (:meth:`MTLNet.stacked_parameters` for one model). Returns ``(K, B, F)``.
     """
-
-    @staticmethod
-    def forward(ctx, proj: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-        g, s, b, four_h = proj.shape
-        h = four_h // 4
-        act = proj.new_empty(g, s, b, four_h)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
-        cell = proj.new_empty(g, s, b, h)
-        tanh_c = proj.new_empty(g, s, b, h)
-        hidden = proj.new_empty(g, s, b, h)
-        for t in range(s):
-            gates = proj[:, t] if t == 0 else torch.baddbmm(proj[:, t], hidden[:, t - 1], w_hh)
-            a = act[:, t]
-            torch.sigmoid(gates, out=a)
-            torch.tanh(gates[..., 2 * h : 3 * h], out=a[..., 2 * h : 3 * h])
-            c = cell[:, t]
-            torch.mul(a[..., :h], a[..., 2 * h : 3 * h], out=c)
-            if t:
-                c.addcmul_(a[..., h : 2 * h], cell[:, t - 1])
-            torch.tanh(c, out=tanh_c[:, t])
-            torch.mul(a[..., 3 * h :], tanh_c[:, t], out=hidden[:, t])
-        ctx.save_for_backward(w_hh, act, cell, tanh_c, hidden)
-        return hidden[:, -1].clone()
-
-    @staticmethod
-    def backward(ctx, grad_h: torch.Tensor):
-        w_hh, act, cell, tanh_c, hidden = ctx.saved_tensors
-        g, s, b, four_h = act.shape
-        h = four_h // 4
-        d_gates = torch.empty_like(act)
-        w_t = w_hh.transpose(1, 2)
-        dh, dc = grad_h, None
-        for t in range(s - 1, -1, -1):
-            a, d = act[:, t], d_gates[:, t]
-            i, f, gg, o = (a[..., j * h : (j + 1) * h] for j in range(4))
-            di, df, dg, do = (d[..., j * h : (j + 1) * h] for j in range(4))
-            tc = tanh_c[:, t]
-            # h = o * tanh(c):  do = dh * tanh(c) * o(1 - o);  dc += dh * o * (1 - tanh(c)^2)
-            torch.mul(dh, tc, out=do)
-            do.mul_(o - o * o)
-            dct = torch.mul(dh, o).mul_(1 - tc * tc)
-            if dc is not None:
-                dct.add_(dc)
-            # c = f * c_prev + i * g
-            torch.mul(dct, gg, out=di)
-            di.mul_(i - i * i)
-            torch.mul(dct, i, out=dg)
-            dg.mul_(1 - gg * gg)
-            if t:
-                torch.mul(dct, cell[:, t - 1], out=df)
-                df.mul_(f - f * f)
-                dc = dct.mul_(f)
-                dh = torch.bmm(d, w_t)
-            else:
-                df.zero_()  # zero initial state: the forget gate reads nothing
-        grad_w = None
-        if ctx.needs_input_grad[1]:
-            if s > 1:
-                h_prev = hidden[:, :-1].reshape(g, (s - 1) * b, h)
-                grad_w = torch.bmm(h_prev.transpose(1, 2), d_gates[:, 1:].reshape(g, -1, four_h))
-            else:
-                grad_w = torch.zeros_like(w_hh)
-        return d_gates, grad_w
+    for i in range(config.shared_dense):
+        z = torch.baddbmm(params[f"shared_b.{i}"].unsqueeze(1), z, params[f"shared_w.{i}"])
+        if config.activation == "relu":
+            z = torch.relu(z)
+    return z
 
 
-def _scan(proj: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-    """Run the recurrence over ``proj`` (G, S, B, 4H) from the zero state; return h (G, B, H)."""
-    if torch.is_grad_enabled() and (proj.requires_grad or w_hh.requires_grad):
-        return _LSTMScan.apply(proj, w_hh)
-    steps = proj.unbind(1)
-    h, c = _cell(steps[0], None)
-    for p in steps[1:]:
-        h, c = _cell(torch.baddbmm(p, h, w_hh), c)
-    return h
-
-
-def _first_cell(x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``h`` of one LSTM step from the zero state: the forget gate is never computed.
-
-    ``x`` (..., B, D) with ``w_ih`` (..., D, 4H) and ``bias`` (..., 4H) batched alike.
-    """
-    h = w_ih.shape[-1] // 4
-    w = torch.cat((w_ih[..., :h], w_ih[..., 2 * h :]), dim=-1)
-    b = torch.cat((bias[..., :h], bias[..., 2 * h :]), dim=-1).unsqueeze(-2)
-    gates = torch.matmul(x, w) + b
-    i, g, o = gates.chunk(3, dim=-1)
-    return torch.sigmoid(o) * torch.tanh(torch.sigmoid(i) * torch.tanh(g))
-
-
-def lstm_readout(
-    x: torch.Tensor,
-    w_ih: torch.Tensor,
-    w_hh: torch.Tensor,
-    bias: torch.Tensor,
-    *,
-    readout: str,
-) -> torch.Tensor:
-    """BiLSTM features of windows, computing only the steps the readout needs.
+def task_layers(params: Mapping[str, torch.Tensor], z: torch.Tensor, config: ModelConfig,
+                *, task: int | None = None, first: int = 0) -> torch.Tensor:
+    """Task-specific layers ``first..`` (the last is the output layer) of K stacked models.
 
     Parameters
     ----------
-    x : Tensor, shape (B, W, D)
-        Embedded windows, ``W`` odd.
-    w_ih : Tensor, shape (2, D, 4H)
-        Input weights of the forward (0) and backward (1) direction, gates i, f, g, o.
-    w_hh : Tensor, shape (2, H, 4H)
-        Recurrent weights.
-    bias : Tensor, shape (2, 4H)
-        One bias per direction (``b_ih + b_hh`` in ``nn.LSTM`` terms).
-    readout : {"center", "last"}
-        ``"center"``: ``[h_fwd after x[0..k], h_bwd after x[W-1..k]]``;
-        ``"last"``: ``[h_fwd after x[0..W-1], h_bwd after x[W-1]]``.
+    params : mapping of str to Tensor
+        As in :func:`shared_layers`.
+    z : Tensor
+        ``(K, T, G, d)`` with group ``t`` read by task ``t``'s layers (``task=None``), or
+        ``(K, G, d)`` read by the layers of ``task``.
+    config : ModelConfig
+    task : int, optional
+        One task, or ``None`` for every task.
+    first : int
+        Index of the first task layer to apply (earlier ones are already applied).
 
     Returns
     -------
-    Tensor, shape (B, 2H)
+    Tensor
+        Logits ``(K, T, G, c)`` or ``(K, G, c)``.
     """
-    b, w, d = x.shape
-    if readout == "center":
-        k = w // 2
-        s = k + 1
-        # (2, S, B, D): direction 0 reads tokens 0..k, direction 1 reads W-1..k.
-        xs = torch.stack((x[:, :s].transpose(0, 1), x[:, k:].flip(1).transpose(0, 1)))
-        proj = torch.baddbmm(bias.unsqueeze(1), xs.reshape(2, s * b, d), w_ih)
-        h = _scan(proj.view(2, s, b, -1), w_hh)
-        return torch.cat((h[0], h[1]), dim=-1)
-    if readout == "last":
-        xf = x.transpose(0, 1).reshape(w * b, d)
-        proj = torch.addmm(bias[0], xf, w_ih[0]).view(1, w, b, -1)
-        h_fwd = _scan(proj, w_hh[:1])[0]
-        h_bwd = _first_cell(x[:, -1], w_ih[1], bias[1])
-        return torch.cat((h_fwd, h_bwd), dim=-1)
-    raise ValueError(f"readout={readout!r}: choose one of {_READOUTS}")
+    n_layers = len(config.dense) - config.shared_dense + 1
+    k_models = z.shape[0]
+    if task is None:
+        t, g = z.shape[1], z.shape[2]
+        z = z.reshape(k_models * t, g, -1)
+    for i in range(first, n_layers):
+        w, b = params[f"task_w.{i}"], params[f"task_b.{i}"]
+        if task is None:
+            w, b = w.flatten(0, 1), b.flatten(0, 1)
+        else:
+            w, b = w[:, task], b[:, task]
+        z = torch.baddbmm(b.unsqueeze(1), z, w)
+        if i < n_layers - 1 and config.activation == "relu":
+            z = torch.relu(z)
+    return z.view(k_models, t, g, -1) if task is None else z
 
 
-def _project_ids(
-    ids: torch.Tensor, table: torch.Tensor, w: torch.Tensor, b: torch.Tensor, dedup: bool
-) -> torch.Tensor:
-    """``table[ids] @ w + b`` for ids of any shape; with ``dedup`` each distinct id once."""
-    if dedup:
-        unique, inverse = torch.unique(ids, return_inverse=True)
-        return F.embedding(inverse, torch.addmm(b, table[unique], w))
-    return torch.addmm(b, table[ids.reshape(-1)], w).view(*ids.shape, -1)
+def mapped_input_weights(w_ih: torch.Tensor, input_maps: torch.Tensor,
+                         task: int | None = None) -> torch.Tensor:
+    """Input weights with fixed per-task input maps folded in: ``M_t^T @ W_ih``.
 
-
-def lstm_readout_ids(
-    ids: torch.Tensor,
-    table: torch.Tensor,
-    w_ih: torch.Tensor,
-    w_hh: torch.Tensor,
-    bias: torch.Tensor,
-    *,
-    readout: str,
-    dedup: bool = True,
-) -> torch.Tensor:
-    """:func:`lstm_readout` of ``table[ids]``, projecting each distinct token id once.
-
-    Neighbouring windows share most of their tokens and frequent words repeat, so on
-    CoNLL-2003 only about 40-55 % of a batch's token slots hold distinct ids. With
-    ``dedup`` the input projection (and its weight gradient) is computed once per distinct
-    id of each direction and gathered; without it, per slot. Both give the same values up
-    to floating-point rounding.
+    A map ``M_t`` (D, D) sends an embedding ``x`` to ``M_t x`` before the BiLSTM; since
+    the input projection is ``x^T W_ih`` (``W_ih`` (D, 4H) per direction), the mapped
+    projection is ``x^T (M_t^T W_ih)``: one product per distinct token id and task, as
+    without maps.
 
     Parameters
     ----------
-    ids : Tensor, shape (B, W), int64
-        Vocabulary ids of the windows.
-    table : Tensor, shape (V, D)
-        Embedding matrix (frozen).
-    w_ih, w_hh, bias, readout
-        As in :func:`lstm_readout`.
-    dedup : bool
-        Project distinct ids only (best on the CPU; ``torch.unique`` synchronises CUDA).
+    w_ih : Tensor, shape (K, 2, D, 4H)
+    input_maps : Tensor, shape (T, D, D)
+    task : int, optional
+        One task's map, or ``None`` for every task.
 
     Returns
     -------
-    Tensor, shape (B, 2H)
+    Tensor
+        ``(K, 2, D, 4H)`` for one task; ``(K * T, 2, D, 4H)`` (model-major) for all.
     """
-    b, w = ids.shape
-    if readout == "center":
-        k = w // 2
-        proj = torch.stack(
-            (
-                _project_ids(ids[:, : k + 1].T, table, w_ih[0], bias[0], dedup),
-                _project_ids(ids[:, k:].flip(1).T, table, w_ih[1], bias[1], dedup),
+    if task is not None:
+        return torch.matmul(input_maps[task].transpose(0, 1), w_ih)
+    maps_t = input_maps.transpose(1, 2)[None, :, None]  # (1, T, 1, D, D)
+    return torch.matmul(maps_t, w_ih[:, None]).flatten(0, 1)
+
+
+def encode_ids(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: torch.Tensor,
+               config: ModelConfig, *, dedup: bool, input_maps: torch.Tensor | None = None,
+               task: int | None = None, groups: int = 1) -> torch.Tensor:
+    """BiLSTM readout and shared layers ``(K, B, F)`` of K stacked models on ``ids`` (K, B, W).
+
+    The one forward pass of training (see :func:`mtllaws.kernels.lstm_readout_ids`);
+    ``params`` as in :func:`shared_layers`, ``table`` (V, D) shared by the models.
+    ``input_maps`` (T, D, D), fixed per-task maps of the embeddings
+    (:func:`mapped_input_weights`), apply ``task``'s map to every row, or with
+    ``task=None`` task ``t``'s map to group ``t`` of ``groups = T`` equal row groups.
+    """
+    w_ih = params["lstm_w_ih"]
+    if input_maps is not None:
+        if task is None and groups != input_maps.shape[0]:
+            raise ValueError(
+                f"input_maps hold {input_maps.shape[0]} tasks: pass task=t, or T task groups"
             )
+        w_ih = mapped_input_weights(w_ih, input_maps, task)
+    z = lstm_readout_ids(ids, table, w_ih, params["lstm_w_hh"], params["lstm_bias"],
+                         readout=config.readout, dedup=dedup)
+    return shared_layers(params, z, config)
+
+
+def logits_grouped(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: torch.Tensor,
+                   config: ModelConfig, *, dedup: bool,
+                   input_maps: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (K, T, G, c) of K stacked models; group ``t`` of ``ids`` (K, T, G, W) by head t.
+
+    The forward pass of a ``joint`` training step: the ``T`` task batches share one
+    BiLSTM pass (group ``t`` through task ``t``'s input map when ``input_maps`` is given).
+    """
+    k_models, t, g, w = ids.shape
+    z = encode_ids(params, ids.reshape(k_models, t * g, w), table, config, dedup=dedup,
+                   input_maps=input_maps, groups=t)
+    return task_layers(params, z.view(k_models, t, g, -1), config)
+
+
+def logits_task(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: torch.Tensor,
+                config: ModelConfig, task: int, *, dedup: bool,
+                input_maps: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (K, B, c) of one ``task``'s head of K stacked models on ``ids`` (K, B, W).
+
+    The forward pass of a ``sequential`` training step (and of prediction).
+    """
+    z = encode_ids(params, ids, table, config, dedup=dedup, input_maps=input_maps, task=task)
+    return task_layers(params, z, config, task=task)
+
+
+def check_input_maps(input_maps, config: ModelConfig) -> torch.Tensor | None:
+    """``input_maps`` as a float32 tensor (T, D, D), or ``None``; ``ValueError`` otherwise."""
+    if input_maps is None:
+        return None
+    maps = torch.as_tensor(input_maps, dtype=torch.float32)
+    want = (config.n_tasks, config.emb_dim, config.emb_dim)
+    if tuple(maps.shape) != want:
+        raise ValueError(
+            f"input_maps has shape {tuple(maps.shape)}; expected (n_tasks, emb_dim, emb_dim) "
+            f"= {want}: one (D, D) map per task, identity for a task left as it is"
         )
-        h = _scan(proj, w_hh)
-        return torch.cat((h[0], h[1]), dim=-1)
-    if readout == "last":
-        proj = _project_ids(ids.T, table, w_ih[0], bias[0], dedup).unsqueeze(0)
-        h_fwd = _scan(proj, w_hh[:1])[0]
-        last = ids[:, -1]
-        if dedup:
-            unique, inverse = torch.unique(last, return_inverse=True)
-            h_bwd = F.embedding(inverse, _first_cell(table[unique], w_ih[1], bias[1]))
-        else:
-            h_bwd = _first_cell(table[last], w_ih[1], bias[1])
-        return torch.cat((h_fwd, h_bwd), dim=-1)
-    raise ValueError(f"readout={readout!r}: choose one of {_READOUTS}")
-
-
-def _double_g(w: torch.Tensor) -> torch.Tensor:
-    """A copy of gate weights/biases (..., 4H) with the ``g`` gate's columns doubled."""
-    h = w.shape[-1] // 4
-    w = w.clone()
-    w[..., 2 * h : 3 * h] *= 2
-    return w
-
-
-def _cell_doubled(gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_cell` for inference on gates whose ``g`` pre-activation is doubled.
-
-    Uses ``tanh(x) = 2 sigmoid(2x) - 1`` so that one in-place sigmoid covers all four gates
-    (ATen's ``tanh`` costs about twice its ``sigmoid`` per element on the CPU).
-    """
-    h = gates.shape[-1] // 4
-    s = gates.sigmoid_()
-    i, f, o = s[:, :h], s[:, h : 2 * h], s[:, 3 * h :]
-    c_new = torch.addcmul(-i, i, s[:, 2 * h : 3 * h], value=2)  # i * tanh(g)
-    if c is not None:
-        c_new.addcmul_(f, c)
-    t = torch.mul(c_new, 2).sigmoid_()
-    return torch.addcmul(-o, o, t, value=2), c_new  # o * tanh(c)
-
-
-def _scan_prefixes(seq: torch.Tensor, proj: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-    """Final ``h`` (N, H) of the recurrence over each row of ``seq``, once per distinct prefix.
-
-    ``seq`` (N, S) holds row indices into ``proj`` (U, 4H), the input projections of the
-    distinct token ids; ``proj`` and ``w_hh`` have their ``g`` columns doubled (see
-    :func:`_cell_doubled`). The state after ``t + 1`` steps depends only on the first
-    ``t + 1`` tokens, so step ``t`` runs once per distinct prefix: (prefix id, next token)
-    pairs are numbered with :func:`torch.unique` and each new state is computed from its
-    parent's. Where parents are much fewer than children, the recurrent product runs once
-    per parent and is gathered; otherwise once per child.
-    """
-    n_ids = proj.shape[0]
-    unique, inverse = torch.unique(seq[:, 0], return_inverse=True)
-    h, c = _cell_doubled(proj.index_select(0, unique), None)
-    for t in range(1, seq.shape[1]):
-        unique, inverse = torch.unique(inverse * n_ids + seq[:, t], return_inverse=True)
-        parent = torch.div(unique, n_ids, rounding_mode="floor")
-        gates = proj.index_select(0, unique - parent * n_ids)
-        if 5 * h.shape[0] < 4 * len(unique):
-            gates.add_(torch.mm(h, w_hh).index_select(0, parent))
-        else:
-            gates.addmm_(h.index_select(0, parent), w_hh)
-        h, c = _cell_doubled(gates, c.index_select(0, parent))
-    return h.index_select(0, inverse)
-
-
-@torch.no_grad()
-def lstm_readout_prefixes(
-    ids: torch.Tensor,
-    table: torch.Tensor,
-    w_ih: torch.Tensor,
-    w_hh: torch.Tensor,
-    bias: torch.Tensor,
-    *,
-    readout: str,
-) -> torch.Tensor:
-    """:func:`lstm_readout_ids` for inference, computing each distinct prefix's state once.
-
-    Every distinct token id is projected once, and the recurrence of each direction runs
-    once per distinct prefix of the tokens it reads (windows starting with padding, or
-    with the same frequent words, share their first states). Rows sorted
-    lexicographically share the most within one call; :func:`mtllaws.train.predict`
-    sorts them. Values equal :func:`lstm_readout_ids` up to floating-point rounding. No
-    gradient.
-
-    Parameters
-    ----------
-    ids : Tensor, shape (B, W), int64
-    table : Tensor, shape (V, D)
-    w_ih, w_hh, bias, readout
-        As in :func:`lstm_readout`.
-
-    Returns
-    -------
-    Tensor, shape (B, 2H)
-    """
-    b, w = ids.shape
-    unique, compact = torch.unique(ids, return_inverse=True)
-    x = table[unique]
-    w_ih, w_hh, bias = _double_g(w_ih), _double_g(w_hh), _double_g(bias)
-    if readout == "center":
-        k = w // 2
-        h_fwd = _scan_prefixes(compact[:, : k + 1], torch.addmm(bias[0], x, w_ih[0]), w_hh[0])
-        h_bwd = _scan_prefixes(
-            compact[:, k:].flip(1), torch.addmm(bias[1], x, w_ih[1]), w_hh[1]
-        )
-        return torch.cat((h_fwd, h_bwd), dim=-1)
-    if readout == "last":
-        h_fwd = _scan_prefixes(compact, torch.addmm(bias[0], x, w_ih[0]), w_hh[0])
-        last, inverse = torch.unique(compact[:, -1], return_inverse=True)
-        h_bwd, _ = _cell_doubled(torch.addmm(bias[1], x[last], w_ih[1]), None)
-        return torch.cat((h_fwd, h_bwd.index_select(0, inverse)), dim=-1)
-    raise ValueError(f"readout={readout!r}: choose one of {_READOUTS}")
+    if not torch.isfinite(maps).all():
+        raise ValueError("input_maps holds NaN or infinite values: pass finite maps")
+    return maps
 
 
 # ----------------------------------------------------------------------------- the network
@@ -529,6 +365,13 @@ class MTLNet(nn.Module):
     generator : torch.Generator, optional
         Source of the initial weights (PyTorch default initialisation, see the module
         docstring). ``None`` draws from a generator seeded with 0.
+    input_maps : array or Tensor, shape (T, D, D), optional
+        Fixed (not trained) per-task maps of the embeddings before the shared BiLSTM: task
+        ``t`` reads ``M_t x`` (folded into the input projection, see
+        :func:`mapped_input_weights`). Stored as the buffer ``input_maps`` (``None``:
+        every task reads ``x``). A model with maps encodes per task: pass ``task`` to
+        :meth:`encode_ids`; the embedded-window methods (:meth:`features`, :meth:`encode`,
+        :meth:`forward`, :meth:`forward_grouped`) refuse such a model.
 
     Attributes
     ----------
@@ -541,9 +384,11 @@ class MTLNet(nn.Module):
         ``(T, d_in, d_out)``, biases ``(T, d_out)``.
     """
 
-    def __init__(self, config: ModelConfig, *, generator: torch.Generator | None = None):
+    def __init__(self, config: ModelConfig, *, generator: torch.Generator | None = None,
+                 input_maps=None):
         super().__init__()
         self.config = config
+        self.register_buffer("input_maps", check_input_maps(input_maps, config))
         d, h, t = config.emb_dim, config.hidden, config.n_tasks
         self.lstm_w_ih = nn.Parameter(torch.empty(2, d, 4 * h))
         self.lstm_w_hh = nn.Parameter(torch.empty(2, h, 4 * h))
@@ -604,12 +449,22 @@ class MTLNet(nn.Module):
                 "emb_dim against the data"
             )
 
-    def _act(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.relu(z) if self.config.activation == "relu" else z
+    def stacked_parameters(self) -> dict[str, torch.Tensor]:
+        """The parameters by name with a leading model axis of 1 (views, with gradient).
+
+        The functional forward (:func:`encode_ids`, :func:`task_layers`, ...) reads these,
+        so this model and the multi-model engine run the same code.
+        """
+        return {name: p.unsqueeze(0) for name, p in self.named_parameters()}
 
     def features(self, x_emb: torch.Tensor) -> torch.Tensor:
         """BiLSTM readout ``(B, 2H)`` of embedded windows ``(B, W, D)``."""
         self._check_input(x_emb)
+        if self.input_maps is not None:
+            raise ValueError(
+                "this model has per-task input_maps, so its features depend on the task: use "
+                "encode_ids(ids, table, task=t) or mtllaws.train.predict"
+            )
         return lstm_readout(
             x_emb, self.lstm_w_ih, self.lstm_w_hh, self.lstm_bias, readout=self.config.readout
         )
@@ -617,9 +472,7 @@ class MTLNet(nn.Module):
     def encode(self, x_emb: torch.Tensor) -> torch.Tensor:
         """Shared representation: BiLSTM readout then the shared dense layers, ``(B, F)``."""
         z = self.features(x_emb)
-        for w, b in zip(self.shared_w, self.shared_b, strict=True):
-            z = self._act(torch.addmm(b, z, w))
-        return z
+        return shared_layers(self.stacked_parameters(), z.unsqueeze(0), self.config)[0]
 
     def encode_ids(
         self,
@@ -628,8 +481,11 @@ class MTLNet(nn.Module):
         *,
         dedup: bool | None = None,
         prefixes: bool = False,
+        task: int | None = None,
     ) -> torch.Tensor:
         """:meth:`encode` of ``table[ids]`` without building ``(B, W, D)``.
+
+        The training path: :func:`encode_ids` on this model's parameters (``K = 1``).
 
         Parameters
         ----------
@@ -637,11 +493,13 @@ class MTLNet(nn.Module):
         table : Tensor, shape (V, D)
             Embedding matrix on the model's device.
         dedup : bool, optional
-            Project each distinct id once (see :func:`lstm_readout_ids`); default: on the
-            CPU only.
+            Project each distinct id once (see
+            :func:`~mtllaws.kernels.lstm_readout_ids`); default: on the CPU only.
         prefixes : bool
             Inference only (no gradient): also run the recurrence once per distinct
-            prefix (:func:`lstm_readout_prefixes`).
+            prefix (:func:`~mtllaws.kernels.lstm_readout_prefixes`).
+        task : int, optional
+            With ``input_maps``: whose map the embeddings go through (required then).
         """
         cfg = self.config
         if ids.dim() != 2 or ids.shape[1] != cfg.window or table.shape[-1] != cfg.emb_dim:
@@ -649,16 +507,21 @@ class MTLNet(nn.Module):
                 f"ids {tuple(ids.shape)} / table {tuple(table.shape)}: this model expects ids "
                 f"(batch, window={cfg.window}) and a table (V, emb_dim={cfg.emb_dim})"
             )
-        weights = (ids, table, self.lstm_w_ih, self.lstm_w_hh, self.lstm_bias)
+        maps = self.input_maps
+        if maps is not None and task is None:
+            raise ValueError("this model has per-task input_maps: pass task=t to encode_ids")
+        params = self.stacked_parameters()
         if prefixes:
-            z = lstm_readout_prefixes(*weights, readout=cfg.readout)
-        else:
-            if dedup is None:
-                dedup = ids.device.type == "cpu"
-            z = lstm_readout_ids(*weights, readout=cfg.readout, dedup=dedup)
-        for w, b in zip(self.shared_w, self.shared_b, strict=True):
-            z = self._act(torch.addmm(b, z, w))
-        return z
+            w_ih = self.lstm_w_ih
+            if maps is not None:
+                w_ih = mapped_input_weights(w_ih.unsqueeze(0), maps, task)[0]
+            z = lstm_readout_prefixes(ids, table, w_ih, self.lstm_w_hh, self.lstm_bias,
+                                      readout=cfg.readout)
+            return shared_layers(params, z.unsqueeze(0), cfg)[0]
+        if dedup is None:
+            dedup = ids.device.type == "cpu"
+        return encode_ids(params, ids.unsqueeze(0), table, cfg, dedup=dedup, input_maps=maps,
+                          task=task)[0]
 
     def heads_grouped(self, z: torch.Tensor) -> torch.Tensor:
         """Task layers on a shared representation ``z`` (T * G, F) in ``T`` task groups.
@@ -671,38 +534,28 @@ class MTLNet(nn.Module):
             raise ValueError(
                 f"{z.shape[0]} rows is not a multiple of n_tasks={t}: pass T equal groups"
             )
-        return self._task_layers(z.view(t, -1, z.shape[-1]), 0)
-
-    def _task_layers(self, z: torch.Tensor, first: int) -> torch.Tensor:
-        """Apply task layers ``first..`` to per-task activations ``z`` (T, B, d)."""
-        last = len(self.task_w) - 1
-        for i in range(first, last + 1):
-            z = torch.baddbmm(self.task_b[i].unsqueeze(1), z, self.task_w[i])
-            if i < last:
-                z = self._act(z)
-        return z
+        z = z.view(1, t, -1, z.shape[-1])
+        return task_layers(self.stacked_parameters(), z, self.config)[0]
 
     def heads(self, z: torch.Tensor, *, task: int | None = None) -> torch.Tensor:
         """Task-specific layers on a shared representation ``z`` (B, F).
 
         Returns logits ``(B, T, c)`` for all tasks, or ``(B, c)`` for one ``task``.
         """
-        last = len(self.task_w) - 1
+        params = self.stacked_parameters()
         if task is not None:
             if not 0 <= task < self.config.n_tasks:
                 raise ValueError(f"task={task}: this model has tasks 0..{self.config.n_tasks - 1}")
-            for i in range(last + 1):
-                z = torch.addmm(self.task_b[i][task], z, self.task_w[i][task])
-                if i < last:
-                    z = self._act(z)
-            return z
+            return task_layers(params, z.unsqueeze(0), self.config, task=task)[0]
         w0 = self.task_w[0]
         t, d_in, d_out = w0.shape
         # All tasks' first layer as one product: (B, d_in) @ (d_in, T * d_out).
         y = (z @ w0.permute(1, 0, 2).reshape(d_in, t * d_out)).view(-1, t, d_out)
         y = (y + self.task_b[0]).transpose(0, 1)
-        if last > 0:
-            y = self._task_layers(self._act(y), 1)
+        if len(self.task_w) > 1:
+            if self.config.activation == "relu":
+                y = torch.relu(y)
+            y = task_layers(params, y.unsqueeze(0), self.config, first=1)[0]
         return y.transpose(0, 1)
 
     def forward_grouped(self, x_emb: torch.Tensor) -> torch.Tensor:

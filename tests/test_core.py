@@ -1,0 +1,155 @@
+"""Tests for mtllaws.core: the one training loop, task-loss weights and input maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mtllaws.core import MASK, TrainConfig, combine_task_losses, fit, masked_cross_entropy
+from mtllaws.engine import train_models
+from mtllaws.models import MTLNet, logits_grouped, logits_task, model_config
+from mtllaws.train import predict, train_model
+
+V, D, W, C = 30, 6, 7, 4
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Two tasks on disjoint rows; embeddings with a zero padding row."""
+    rng = np.random.default_rng(5)
+    emb = rng.normal(size=(V, D)).astype(np.float32)
+    emb[0] = 0
+    n = 64
+    win = rng.integers(0, V, size=(2 * n, W)).astype(np.int32)
+    labels = np.full((2 * n, 2), MASK, dtype=np.int64)
+    labels[:n, 0] = win[:n, 3] % C
+    labels[n:, 1] = win[n:, 2] % C
+    return win, labels, emb
+
+
+def mcfg(preset: str = "default"):
+    return model_config(preset, n_tasks=2, n_classes=C, emb_dim=D, hidden=8, dense=(6, 5))
+
+
+def net(preset: str = "default", maps=None) -> MTLNet:
+    return MTLNet(mcfg(preset), generator=torch.Generator().manual_seed(1), input_maps=maps)
+
+
+def test_combine_task_losses_plain_sum_and_weights():
+    losses = torch.tensor([[1.0, 2.0, 4.0], [0.5, 0.25, 8.0]])
+    assert torch.equal(combine_task_losses(losses), torch.tensor([7.0, 8.75]))
+    weighted = combine_task_losses(losses, torch.tensor([1.0, 0.0, 0.5]))
+    assert torch.equal(weighted, torch.tensor([3.0, 4.5]))
+
+
+@pytest.mark.parametrize("preset", ["paper", "default"])
+@pytest.mark.parametrize("dedup", [True, False])
+def test_identity_maps_give_the_logits_of_no_maps_bitwise(preset, dedup, data):
+    win, _, emb = data
+    eye = torch.eye(D).expand(2, D, D)
+    plain, mapped = net(preset), net(preset, eye)
+    params = plain.stacked_parameters()
+    ids = torch.as_tensor(win[:40], dtype=torch.int64).view(1, 2, 20, W)
+    table = torch.as_tensor(emb)
+    want = logits_grouped(params, ids, table, plain.config, dedup=dedup)
+    got = logits_grouped(params, ids, table, plain.config, dedup=dedup, input_maps=eye)
+    assert torch.equal(got, want)
+    for task in (0, 1):
+        want = logits_task(params, ids[:, task], table, plain.config, task, dedup=dedup)
+        got = logits_task(params, ids[:, task], table, plain.config, task, dedup=dedup,
+                          input_maps=eye)
+        assert torch.equal(got, want)
+    assert np.array_equal(predict(mapped, win, emb, task=None), predict(plain, win, emb, task=None))
+
+
+def test_maps_are_applied_to_the_embeddings_before_the_bilstm(data):
+    """One map M for every task equals training on the mapped embeddings M x without maps."""
+    win, labels, emb = data
+    m = (np.random.default_rng(2).normal(size=(D, D)) / np.sqrt(D)).astype(np.float32)
+    tc = TrainConfig(epochs=2, batch_size=16)
+    mapped = train_model(mcfg(), tc, win, labels, emb, seed=3, input_maps=np.stack([m, m]))
+    plain = train_model(mcfg(), tc, win, labels, emb @ m.T, seed=3)
+    np.testing.assert_allclose(mapped.losses, plain.losses, rtol=1e-5)
+    for (name, a), b in zip(plain.model.named_parameters(), mapped.model.parameters(),
+                            strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
+    assert torch.equal(mapped.model.input_maps[1], torch.as_tensor(m))
+    np.testing.assert_array_equal(predict(mapped.model, win, emb, task=None),
+                                  predict(plain.model, win, emb @ m.T, task=None))
+
+
+def test_per_task_maps_differ_by_task(data):
+    """With two different maps the tasks see different inputs (a task's map matters)."""
+    win, labels, emb = data
+    maps = np.stack([np.eye(D), -np.eye(D)]).astype(np.float32)
+    tc = TrainConfig(epochs=1, batch_size=16)
+    flipped = train_model(mcfg(), tc, win, labels, emb, seed=3, input_maps=maps)
+    plain = train_model(mcfg(), tc, win, labels, emb, seed=3)
+    assert flipped.losses != plain.losses
+    with pytest.raises(ValueError, match="task=t"):
+        flipped.model.encode_ids(torch.as_tensor(win[:4], dtype=torch.int64),
+                                 torch.as_tensor(emb))
+    with pytest.raises(ValueError, match="input_maps"):
+        flipped.model(torch.zeros(3, W, D))
+
+
+def test_weights_one_zero_leave_the_auxiliary_head_and_give_the_ner_gradient(data):
+    win, labels, emb = data
+    tc = TrainConfig(epochs=2, batch_size=16, schedule="joint")
+    res = train_model(mcfg(), tc, win, labels, emb, seed=3, task_weights=[1.0, 0.0])
+    init_seed = int(np.random.SeedSequence(3).generate_state(2)[0])
+    start = MTLNet(mcfg(), generator=torch.Generator().manual_seed(init_seed)).state_dict()
+    trained = res.model.state_dict()
+    for name in trained:
+        if name.startswith("task_"):  # stacked (T, ...): head 1 untouched, head 0 trained
+            assert torch.equal(trained[name][1], start[name][1]), name
+            assert not torch.equal(trained[name][0], start[name][0]), name
+
+    # One step's gradient of the shared layers is NER's alone.
+    model = net()
+    params = model.stacked_parameters()
+    table = torch.as_tensor(emb)
+    rows = np.stack([np.arange(16), 64 + np.arange(16)])  # (T, G): task t's batch
+    ids = torch.as_tensor(win[rows], dtype=torch.int64).unsqueeze(0)
+    tgt = torch.as_tensor(np.stack([labels[rows[0], 0], labels[rows[1], 1]]))
+    logits = logits_grouped(params, ids, table, model.config, dedup=True)
+    losses = masked_cross_entropy(logits[0], tgt).view(1, 2)
+    weighted = combine_task_losses(losses, torch.tensor([1.0, 0.0])).sum()
+    grads = torch.autograd.grad(weighted, list(model.parameters()), retain_graph=True)
+    ner = torch.autograd.grad(losses[0, 0], list(model.parameters()), allow_unused=True)
+    for (name, _), g, g_ner in zip(model.named_parameters(), grads, ner, strict=True):
+        if name.startswith(("lstm_", "shared_")):
+            assert torch.equal(g, g_ner), name
+
+
+def test_task_weights_and_maps_are_checked(data):
+    win, labels, emb = data
+    tc = TrainConfig(epochs=1, batch_size=16)
+    with pytest.raises(ValueError, match="schedule='joint'"):
+        train_model(mcfg(), TrainConfig(epochs=1, schedule="sequential"), win, labels, emb,
+                    seed=0, task_weights=[1.0, 0.5])
+    with pytest.raises(ValueError, match="one weight per task"):
+        train_model(mcfg(), tc, win, labels, emb, seed=0, task_weights=[1.0])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        train_model(mcfg(), tc, win, labels, emb, seed=0, task_weights=[1.0, -1.0])
+    with pytest.raises(ValueError, match=r"\(n_tasks, emb_dim, emb_dim\)"):
+        train_model(mcfg(), tc, win, labels, emb, seed=0, input_maps=np.eye(D))
+    with pytest.raises(ValueError, match="early_stopping, dev nor checkpoints"):
+        fit(mcfg(), tc, [(win, labels)] * 2, emb, seeds=[0, 1], points=["a", "b"],
+            dev=lambda model: 0.0)
+
+
+def test_engine_takes_weights_and_maps_like_train_model(data):
+    """K stacked models with task weights and maps follow train_model (float tolerance)."""
+    win, labels, emb = data
+    maps = np.stack([np.eye(D), np.eye(D)[::-1]]).astype(np.float32)
+    tc = TrainConfig(epochs=2, batch_size=16)
+    got = train_models(mcfg("paper"), tc, [(win, labels), (win[::-1], labels[::-1])], emb,
+                       seeds=[4, 5], task_weights=[1.0, 0.3], input_maps=maps)
+    ref = train_model(mcfg("paper"), tc, win[::-1], labels[::-1], emb, seed=5,
+                      task_weights=[1.0, 0.3], input_maps=maps)
+    np.testing.assert_allclose(got[1].losses, ref.losses, rtol=0, atol=1e-5)
+    for (name, a), b in zip(ref.model.named_parameters(), got[1].model.parameters(),
+                            strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-5, msg=name)
