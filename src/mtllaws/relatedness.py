@@ -32,7 +32,13 @@ labels a figure and a formula use, and what it ``needs``:
   (``embeddings`` (V, D), the task's ``windows`` (M_t, W) aligned with its labels,
   and NER's ``ner_windows`` / ``ner_labels`` on NER's own tokens);
 * ``"model"``: a trained model; such a measure is computed after training, not by
-  :func:`mtllaws.simulate.make_tasks` (which refuses it).
+  :func:`mtllaws.simulate.make_tasks` (which refuses it), as
+  ``function(inputs: ModelInputs) -> (T-1,) values`` (:func:`model_values`).
+
+A *joint* measure (``Measure(joint=True)``) is a property of the point's tasks taken
+together (e.g. Algorithm 2's SVD weights): its function gets the lists of every
+synthetic task's labels, NER labels and inputs and returns one value per synthetic
+task (:func:`point_values`).
 
 ``task_labels`` are the synthetic labels of the task's tokens, ``real_labels``
 the NER labels of the same tokens (both ``(M_t,)`` int, no ``MASK``).
@@ -51,9 +57,9 @@ a grid value recorded under :data:`TARGET_COLUMN` (``ami_target``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -63,11 +69,14 @@ __all__ = [
     "Measure",
     "MeasureColumns",
     "MeasureInputs",
+    "ModelInputs",
     "MEASURES",
     "register",
     "measure_columns",
     "enabled_measures",
     "measure_values",
+    "point_values",
+    "model_values",
     "run_values",
     "transition_matrix",
     "check_alpha",
@@ -445,6 +454,15 @@ class MeasureInputs:
         ``c``, the number of IO classes.
     seed : int
         The grid point's seed, for measures that sample.
+    task : int
+        The synthetic task's index ``t`` (1-based; NER is 0).
+    input_map : (D, D) float array or None
+        The task's fixed input map ``M_t`` (:func:`mtllaws.alignment.point_input_maps`):
+        the model reads the task's embeddings as ``E·M_tᵀ``. ``None`` is the identity
+        (NER's inputs are never mapped).
+    cache : dict
+        One dict shared by every task of the grid point (the same object in each task's
+        inputs), where a measure keeps what all tasks reuse, e.g. NER's ridge model.
     """
 
     embeddings: np.ndarray
@@ -452,6 +470,32 @@ class MeasureInputs:
     ner_windows: np.ndarray
     ner_labels: np.ndarray
     n_classes: int
+    seed: int = 0
+    task: int = 1
+    input_map: np.ndarray | None = None
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What a measure with ``needs="model"`` receives for one trained model.
+
+    Attributes
+    ----------
+    model : mtllaws.models.MTLNet
+        The trained model (eval mode); its ``input_maps`` buffer, if any, holds each
+        task's input map.
+    windows : (S, W) int array
+        A fixed sample of NER dev windows (the same for every model of a grid point).
+    embeddings : (V, D) float array
+        The embedding matrix.
+    seed : int
+        The grid point's seed.
+    """
+
+    model: Any
+    windows: np.ndarray
+    embeddings: np.ndarray
     seed: int = 0
 
 
@@ -477,6 +521,11 @@ class Measure:
     paper_columns : tuple of str, default ()
         Columns of the paper's published table that hold this measure
         (``mutual_info`` for AMI), so studies and figures also read that table.
+    joint : bool, default False
+        The measure is a property of all the point's tasks together: ``function``
+        gets lists over the synthetic tasks (labels, NER labels, inputs) and returns
+        one value per synthetic task (:func:`point_values`). Measures that need a
+        model are always computed per model for all tasks at once (:func:`model_values`).
     """
 
     name: str
@@ -486,6 +535,7 @@ class Measure:
     symbol: str
     needs: str = "labels"
     paper_columns: tuple[str, ...] = ()
+    joint: bool = False
 
     def __post_init__(self):
         if not (self.name.isidentifier() and self.name == self.name.lower()):
@@ -624,6 +674,11 @@ def measure_values(
     """
     measure_columns(name)  # an unknown name is refused here
     measure = MEASURES[name]
+    if measure.joint:
+        raise ValueError(
+            f"{_where(point)}measure {name!r} is a joint measure of all the point's tasks; "
+            "compute it with point_values"
+        )
     if measure.needs == "model":
         raise ValueError(
             f"{_where(point)}measure {name!r} needs a trained model; it is computed after "
@@ -634,7 +689,107 @@ def measure_values(
             f"{_where(point)}measure {name!r} needs the tokens' inputs; pass windows and "
             "embeddings to make_tasks"
         )
-    return float(measure.function(task_labels, real_labels, inputs))
+    try:
+        return float(measure.function(task_labels, real_labels, inputs))
+    except ValueError as err:
+        raise ValueError(f"{_where(point)}measure {name!r}: {err}") from err
+
+
+def point_values(
+    names: Iterable[str],
+    task_labels: Sequence[np.ndarray],
+    real_labels: Sequence[np.ndarray],
+    inputs: Sequence[MeasureInputs] | None = None,
+    *,
+    point: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Every measure of ``names`` for all synthetic tasks of one grid point.
+
+    Per-task measures are computed task by task (:func:`measure_values`); a joint
+    measure once for all tasks.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Registered measures whose ``needs`` is ``"labels"`` or ``"inputs"``.
+    task_labels, real_labels : sequence of (M_t,) int array
+        One entry per synthetic task (``t = 1 .. T-1``).
+    inputs : sequence of MeasureInputs, optional
+        One per synthetic task; required by measures that need inputs.
+    point : str, optional
+        Grid point named in errors.
+
+    Returns
+    -------
+    dict
+        Measure name -> ``(T-1,)`` float64 values.
+    """
+    n = len(task_labels)
+    if len(real_labels) != n or (inputs is not None and len(inputs) != n):
+        raise ValueError(f"{_where(point)}pass one labels, NER labels and inputs entry per "
+                         "synthetic task")
+    out = {}
+    for name in names:
+        measure_columns(name)
+        measure = MEASURES[name]
+        if not measure.joint:
+            out[name] = np.array([
+                measure_values(name, task_labels[k], real_labels[k],
+                               None if inputs is None else inputs[k], point=point)
+                for k in range(n)
+            ], dtype=np.float64)
+            continue
+        if measure.needs == "model":
+            raise ValueError(f"{_where(point)}measure {name!r} needs a trained model; use "
+                             "model_values after training")
+        if measure.needs == "inputs" and inputs is None:
+            raise ValueError(f"{_where(point)}measure {name!r} needs the tokens' inputs; pass "
+                             "windows and embeddings to make_tasks")
+        try:
+            values = np.zeros(0) if n == 0 else np.asarray(
+                measure.function(list(task_labels), list(real_labels),
+                                 None if inputs is None else list(inputs)), dtype=np.float64)
+        except ValueError as err:
+            raise ValueError(f"{_where(point)}measure {name!r}: {err}") from err
+        if values.shape != (n,):
+            raise ValueError(f"{_where(point)}joint measure {name!r} returned shape "
+                             f"{values.shape}; it must give one value per synthetic task ({n})")
+        out[name] = values
+    return out
+
+
+def model_values(
+    names: Iterable[str], inputs: ModelInputs, *, n_tasks: int, point: str | None = None
+) -> dict[str, list[float]]:
+    """The measures of ``names`` that need a trained model, for one model.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Enabled measures; those whose ``needs`` is not ``"model"`` are skipped.
+    inputs : ModelInputs
+    n_tasks : int
+        ``T`` of the model (``T = 1``: every list is empty).
+    point : str, optional
+        Grid point named in errors.
+
+    Returns
+    -------
+    dict
+        Measure name -> ``T-1`` values (a list of float).
+    """
+    out = {}
+    for name in names:
+        measure_columns(name)
+        measure = MEASURES[name]
+        if measure.needs != "model":
+            continue
+        values = [] if n_tasks < 2 else [float(v) for v in measure.function(inputs)]
+        if len(values) != max(n_tasks - 1, 0):
+            raise ValueError(f"{_where(point)}measure {name!r} returned {len(values)} values "
+                             f"for {n_tasks - 1} synthetic tasks")
+        out[name] = values
+    return out
 
 
 def run_values(values: Mapping[str, Iterable[float]]) -> dict:
@@ -675,3 +830,7 @@ register(
         paper_columns=("mutual_info",),
     )
 )
+
+
+# The input- and model-side measures of Wu, Zhang & Ré register themselves on import.
+from mtllaws import alignment as _alignment  # noqa: E402,F401

@@ -56,7 +56,7 @@ from mtllaws.relatedness import (
     MeasureInputs,
     check_alpha,
     enabled_measures,
-    measure_values,
+    point_values,
     transition_matrix,
 )
 
@@ -183,6 +183,7 @@ def make_tasks(
     measures: Iterable[str] = ("ami",),
     windows: np.ndarray | None = None,
     embeddings: np.ndarray | None = None,
+    input_maps: np.ndarray | None = None,
 ) -> TaskData:
     """Task data of one grid point (Algorithm 1).
 
@@ -215,6 +216,10 @@ def make_tasks(
         ``embeddings``, needed by measures whose ``needs`` is ``"inputs"``.
     embeddings : (V, D) float array, optional
         The embedding matrix the windows index.
+    input_maps : (T, D, D) float array, optional
+        Fixed per-task input maps (:func:`mtllaws.alignment.point_input_maps`): measures
+        see task ``t``'s inputs as ``E·M_tᵀ``, as the model does. ``None``: identity.
+        Only the measures read them (the labels do not depend on them).
 
     Returns
     -------
@@ -241,6 +246,13 @@ def make_tasks(
                    if needs == "model" else "pass windows= and embeddings= to make_tasks")
             )
     n_tasks = _as_count(n_tasks, "n_tasks (T)", point)
+    maps = None if input_maps is None else np.asarray(input_maps, dtype=np.float64)
+    if maps is not None and (embeddings is None or maps.shape != (
+            n_tasks, np.shape(embeddings)[1], np.shape(embeddings)[1])):
+        raise ValueError(
+            f"{where}input_maps has shape {maps.shape}; pass embeddings and one (D, D) map "
+            f"per task, (n_tasks, D, D)"
+        )
     n_ner = _as_count(n_ner, "n_ner (n)", point)
     n_syn = n_ner if n_syn is None else _as_count(n_syn, "n_syn", point)
     if slices not in SLICES:
@@ -320,23 +332,27 @@ def make_tasks(
 
     labels = np.full((token_idx.size, n_tasks), MASK, dtype=np.int64)
     labels[rows[0], 0] = y[token_idx[rows[0]]]
-    values = {name: np.zeros(n_syn_tasks) for name in names}
+    syn_labels, real_labels, inputs = [], [], []
+    cache: dict = {}  # shared by the point's tasks (e.g. NER's ridge model)
     for k in range(1, n_tasks):
         real = y[token_idx[rows[k]]].astype(np.int64)
         syn = simulate_labels(real, alpha_arr[k - 1], c, np.random.default_rng([seed, 1, k]))
         labels[rows[k], k] = syn
-        inputs = None
+        syn_labels.append(syn)
+        real_labels.append(real)
         if windows is not None and embeddings is not None:
-            inputs = MeasureInputs(
+            inputs.append(MeasureInputs(
                 embeddings=embeddings,
                 windows=windows[token_idx[rows[k]]],
                 ner_windows=windows[token_idx[rows[0]]],
                 ner_labels=labels[rows[0], 0],
                 n_classes=c,
                 seed=int(seed),
-            )
-        for name in names:
-            values[name][k - 1] = measure_values(name, syn, real, inputs, point=point)
+                task=k,
+                input_map=None if maps is None else maps[k],
+                cache=cache,
+            ))
+    values = point_values(names, syn_labels, real_labels, inputs or None, point=point)
     return TaskData(
         token_idx=token_idx,
         labels=labels,
