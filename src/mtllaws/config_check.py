@@ -3,7 +3,9 @@
 :func:`validate_config` applies the JSON schema (defaults filled in) with a one-line
 error; :func:`check_config` checks what the schema cannot: the grid expands, every α
 is at least 1/c and every configuration fits the corpus (:func:`corpus_facts`), the
-studies name existing columns and match the grid, and the regression settings
+studies name existing columns (a relatedness measure only when the experiment's
+``measures`` enables it) and match the grid, the ``measures`` are registered, and the
+regression settings
 (:func:`check_regress_config`) name known engines and allow an honest validation.
 ``workflow/rules/common.smk`` calls both at parse time.
 """
@@ -21,7 +23,7 @@ import pandas as pd
 
 from mtllaws.grid import expand_experiment
 from mtllaws.paths import CORPUS
-from mtllaws.relatedness import TARGET_COLUMN
+from mtllaws.relatedness import MEASURES, TARGET_COLUMN, enabled_measures, measure_columns
 from mtllaws.settings import model_overrides
 
 __all__ = [
@@ -198,11 +200,13 @@ def _check_grid_fits(name: str, exp: Mapping, points, facts: Mapping) -> None:
     )
 
 
-def _summary_columns(points) -> set[str]:
+def _summary_columns(points, measures=("ami",)) -> set[str]:
     """The columns the experiment's summary table will have (per-type F1 aside)."""
     from mtllaws.shards import GROUP_KEYS, RUN_COLUMNS
 
     metrics = [c for c, kind in RUN_COLUMNS.items() if kind in "if" and c not in GROUP_KEYS]
+    metrics += [measure_columns(m).mean for m in measures if measure_columns(m).mean
+                not in metrics]
     metrics += ["epochs_run", "train_time_s", "eval_time_s"]
     for split in ("dev", "test"):
         metrics += [f"{split}_{k}" for k in ("n_gold", "n_pred", "n_correct", "n_tokens")]
@@ -210,16 +214,32 @@ def _summary_columns(points) -> set[str]:
     return {*GROUP_KEYS, "count", *(f"{m}_{s}" for m in metrics for s in ("mean", "std"))}
 
 
+def _measure_of(key: str) -> str | None:
+    """The registered measure a study column or alias stands for, if any."""
+    for measure in MEASURES.values():
+        cols = measure_columns(measure.name)
+        if key in (measure.name, *cols, *measure.paper_columns) or \
+                key.lower() == measure.symbol.lower():
+            return measure.name
+    return None
+
+
 def _check_studies(name: str, exp: Mapping, points) -> None:
-    """Study features and ``fixed`` columns exist; ``fixed`` values match the grid."""
+    """Study features and ``fixed`` columns exist; ``fixed`` values match the grid.
+
+    A feature or ``fixed`` column of a relatedness measure must be enabled in the
+    experiment's ``measures``.
+    """
     import re
 
     from mtllaws.regress import aliases, resolve_column
 
     if not exp.get("studies"):
         return
-    points = list({(p.n_tasks, p.n_ner, p.n_syn, p.alpha, p.ami): p for p in points}.values())
-    columns = _summary_columns(points)
+    measures = enabled_measures(exp.get("measures"), key=f"experiments.{name}.measures")
+    points = list({(p.n_tasks, p.n_ner, p.n_syn, p.alpha, p.ami, p.rotation): p
+                   for p in points}.values())
+    columns = _summary_columns(points, measures)
     per_type = re.compile(r"^(dev|test)_(precision|recall|f1|n_gold)_[A-Za-z0-9]+_(mean|std)$")
     configs = pd.DataFrame(
         [
@@ -230,6 +250,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
                 "n_syn": p.n_syn,
                 "alpha": np.nan if p.alpha is None else p.alpha,
                 TARGET_COLUMN: np.nan if p.ami is None else p.ami,
+                "rotation": p.rotation,
                 "_alpha_unknown": p.ami is not None,
             }
             for p in points
@@ -241,6 +262,14 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
         for key in [*study.get("features", []), *(study.get("fixed") or {})]:
             if per_type.match(str(key)):
                 continue
+            measure = _measure_of(str(key))
+            if measure is not None and measure not in measures:
+                raise ValueError(
+                    f"{where}: {key!r} is the relatedness measure {measure!r}, which "
+                    f"experiments.{name}.measures does not enable (enabled: "
+                    f"{', '.join(measures)}); add {measure!r} to experiments.{name}.measures "
+                    "or drop it from the study"
+                )
             try:
                 resolve_column(probe, key)
             except ValueError:
@@ -330,6 +359,7 @@ def check_config(config: Mapping, *, root: str | os.PathLike = ".") -> dict[str,
     facts: dict[str, dict | None] = {}
     for name, exp in experiments.items():
         model_overrides(exp.get("model") or {}, where=f"experiments.{name}.model")
+        enabled_measures(exp.get("measures"), key=f"experiments.{name}.measures")
         points = expand_experiment(name, exp, root=root)
         corpus = exp["corpus"]
         if corpus["name"] not in facts:

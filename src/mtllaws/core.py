@@ -590,9 +590,10 @@ def fit(
         One per model: grid point names for error messages.
     task_weights : sequence of float, optional
         Fixed per-task loss weights (:func:`check_task_weights`); ``None`` = plain sum.
-    input_maps : array or Tensor, shape (T, D, D), optional
+    input_maps : array or Tensor, shape (T, D, D) or (K, T, D, D), optional
         Fixed per-task maps of the embeddings before the shared BiLSTM (see
-        :class:`~mtllaws.models.MTLNet`); ``None`` = identity. Every model gets them.
+        :class:`~mtllaws.models.MTLNet`); ``None`` = identity. ``(T, D, D)``: every
+        model gets them; ``(K, T, D, D)``: model ``k`` gets ``input_maps[k]``.
     checkpoint_path : path, optional
         ``K = 1`` only: checkpoint file (see the module docstring).
     dev : callable, optional
@@ -624,7 +625,7 @@ def fit(
             "checkpoints: use mtllaws.train.train_model for those runs"
         )
     weights = check_task_weights(cfg, task_weights, model_cfg.n_tasks)
-    maps = check_input_maps(input_maps, model_cfg)
+    maps = _check_model_maps(input_maps, model_cfg, k_models)
     sizes = [[int((y[:, t] != MASK).sum()) for t in range(y.shape[1])] for _, y in datasets]
     if k_models > 1:
         if cfg.schedule == "joint":
@@ -648,14 +649,27 @@ def fit(
                     device=device)
 
 
+def _check_model_maps(input_maps, model_cfg: ModelConfig, k_models: int):
+    """``input_maps`` as ``(T, D, D)`` (shared) or ``(K, T, D, D)`` (per model), or ``None``."""
+    if input_maps is None or np.ndim(input_maps) != 4:
+        return check_input_maps(input_maps, model_cfg)
+    if np.shape(input_maps)[0] != k_models:
+        raise ValueError(
+            f"input_maps has shape {tuple(np.shape(input_maps))}: per-model maps need one "
+            f"(n_tasks, D, D) set per model ({k_models}), or pass one (n_tasks, D, D) set"
+        )
+    return torch.stack([check_input_maps(m, model_cfg) for m in input_maps])
+
+
 def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights, maps, ckpt,
          dev, device) -> list[TrainResult]:
     k_models, n_tasks = len(datasets), model_cfg.n_tasks
     nets, shuffles = [], []
-    for seed in seeds:
+    for k, seed in enumerate(seeds):
         init_seed, shuffle_seed = np.random.SeedSequence(int(seed)).generate_state(2)
         generator = torch.Generator().manual_seed(int(init_seed))
-        nets.append(MTLNet(model_cfg, generator=generator, input_maps=maps))
+        own = maps[k] if maps is not None and maps.dim() == 4 else maps
+        nets.append(MTLNet(model_cfg, generator=generator, input_maps=own))
         shuffles.append(torch.Generator().manual_seed(int(shuffle_seed)))
     if k_models == 1:  # train the model's own parameters, seen with a model axis of 1
         model = nets[0].to(device)

@@ -67,9 +67,9 @@ def train_models(
     task_weights : sequence of float, optional
         Fixed per-task loss weights shared by the models (joint schedule only; see
         :func:`mtllaws.core.combine_task_losses`).
-    input_maps : array or Tensor, shape (T, D, D), optional
-        Fixed per-task maps of the embeddings, shared by the models (see
-        :class:`~mtllaws.models.MTLNet`); ``None`` = identity.
+    input_maps : array or Tensor, shape (T, D, D) or (K, T, D, D), optional
+        Fixed per-task maps of the embeddings, shared by the models or one set per model
+        (see :class:`~mtllaws.models.MTLNet`); ``None`` = identity.
 
     Returns
     -------

@@ -66,6 +66,7 @@ __all__ = [
     "plot_f1_vs_tasks",
     "plot_calibration",
     "plot_all",
+    "plot_measure",
 ]
 
 logger = logging.getLogger(__name__)
@@ -818,4 +819,32 @@ def plot_all(
         fig = makers[stem]()
         written += save_figure(fig, outdir / stem)
         logger.info("wrote %s/%s.{%s}", outdir, stem, ",".join(FORMATS))
+    return written
+
+
+def plot_measure(summary: pd.DataFrame, outdir: str | os.PathLike, measure: str, *,
+                 experiment: str | None = None) -> list[Path]:
+    """Draw F1 against one relatedness measure as ``<outdir>/f1_vs_<measure>.{png,pdf}``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The experiment's summary table.
+    outdir : path-like
+        The figures folder.
+    measure : str
+        A registered measure (:func:`plot_f1_vs_ami`'s ``measure``).
+    experiment : str, optional
+        Restrict to one experiment.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from mtllaws.paths import measure_figure
+
+    stem = Path(outdir) / measure_figure(measure)
+    written = save_figure(plot_f1_vs_ami(summary, experiment=experiment, measure=measure), stem)
+    logger.info("wrote %s.{%s}", stem, ",".join(FORMATS))
     return written

@@ -15,6 +15,13 @@ Every configuration has a *config id* that names it in file paths, e.g.
 ``T2_n1000_a0.9`` (balanced), ``T3_ner1000_syn4000_ami0.34`` (unbalanced) or
 ``T1_n1000`` (single task). The id of a grid point adds the seed: ``..._s0``.
 
+A block (or a points table column) may add the axis ``rotation``: the angle in
+degrees, in ``[0, 180]``, by which every synthetic task sees the embeddings rotated
+(:func:`mtllaws.alignment.point_input_maps`; NER keeps them as they are). The default 0
+rotates nothing; a non-zero angle adds ``_r<degrees>`` to the config id
+(``T2_n1000_a0.9_r90``), so ids without rotation are unchanged. Single-task points have
+no synthetic task and always have rotation 0.
+
 A *pack* is the set of grid points that one simulate, train and evaluate job
 handles. By default every pack is one point. ``pack_seeds`` puts all seeds of a
 configuration into one pack (id ``..._sall``) and ``pack_levels`` all its α or AMI
@@ -55,6 +62,8 @@ _UNHASHED = {
     "regress",
     "pack_seeds",
     "pack_levels",
+    # relatedness measures are recorded beside a model, they do not change it
+    "measures",
     # the protocol's choices are filled into the other keys (mtllaws.protocol), which
     # the hash covers; the name itself decides nothing more
     "protocol",
@@ -108,6 +117,8 @@ class GridPoint:
         A target AMI, turned into α by the simulate step, instead of ``alpha``.
     seed : int
         The seed of slicing, simulation, initialisation and shuffling.
+    rotation : float, default 0
+        Input rotation of the synthetic tasks in degrees (0 for single-task points).
     """
 
     experiment: str
@@ -118,6 +129,7 @@ class GridPoint:
     alpha: float | None
     ami: float | None
     seed: int
+    rotation: float = 0.0
 
     @property
     def n_tokens_per_task(self) -> int | None:
@@ -137,6 +149,8 @@ class GridPoint:
             parts.append(f"a{format_number(self.alpha)}")
         elif self.ami is not None:
             parts.append(f"ami{format_number(self.ami)}")
+        if self.rotation:
+            parts.append(f"r{format_number(self.rotation)}")
         return "_".join(parts)
 
     @property
@@ -175,7 +189,7 @@ def _check_level(value, key: str, where: str) -> float:
 
 
 def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
-    """Yield (n_tasks, n_ner, n_syn, alpha, ami) for one product block.
+    """Yield (n_tasks, n_ner, n_syn, alpha, ami, rotation) for one product block.
 
     An axis whose value is None (the schema's default) counts as absent.
     """
@@ -217,15 +231,21 @@ def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
     )
     if level_key is None and any(t > 1 for t in tasks):
         raise ValueError(f"{where}: n_tasks > 1 needs the synthetic tasks' 'alpha' or 'ami' list")
-    for t, *size, level in itertools.product(tasks, *sizes, levels):
+    rotations = [0.0]
+    if "rotation" in block:
+        from mtllaws.alignment import check_rotation
+
+        rotations = [check_rotation(v, f"{where}: 'rotation'")
+                     for v in _as_list(block, "rotation", where)]
+    for t, *size, level, rotation in itertools.product(tasks, *sizes, levels, rotations):
         n_ner = size[0]
         n_syn = size[0] if mode == "balanced" else size[1]
         if t == 1:
-            yield (1, n_ner, 0 if mode == "unbalanced" else n_ner, None, None)
+            yield (1, n_ner, 0 if mode == "unbalanced" else n_ner, None, None, 0.0)
         elif level_key == "alpha":
-            yield (t, n_ner, n_syn, level, None)
+            yield (t, n_ner, n_syn, level, None, rotation)
         else:
-            yield (t, n_ner, n_syn, None, level)
+            yield (t, n_ner, n_syn, None, level, rotation)
 
 
 def _points_table(path: str | Path, mode: str, where: str) -> list[dict]:
@@ -269,6 +289,8 @@ def _points_table(path: str | Path, mode: str, where: str) -> list[dict]:
             "or set points_csv: ''"
         )
     columns = [*keys, level] if level else keys
+    if "rotation" in table.columns:
+        columns.append("rotation")
     blocks = []
     for i, values in enumerate(table[columns].itertuples(index=False), start=2):
         block = {}
@@ -278,7 +300,7 @@ def _points_table(path: str | Path, mode: str, where: str) -> list[dict]:
             except (TypeError, ValueError):
                 number = float("nan")
             if number != number:  # NaN: empty or text cell
-                if column == level and not isinstance(value, str):  # empty level cell
+                if column in (level, "rotation") and not isinstance(value, str):  # empty
                     block[column] = None
                     continue
                 raise ValueError(
@@ -288,6 +310,8 @@ def _points_table(path: str | Path, mode: str, where: str) -> list[dict]:
             block[column] = number
         if level and block[level] is None:
             del block[level]
+        if block.get("rotation", 0) is None:
+            del block["rotation"]
         if block.get("n_tasks") == 1:
             block.pop(level, None)
         elif level is None or level not in block:
@@ -357,8 +381,8 @@ def expand_experiment(
         for config in _block_configs(block, mode, where):
             configs.setdefault(config, None)
     points = [
-        GridPoint(name, mode, t, n_ner, n_syn, alpha, ami, seed)
-        for (t, n_ner, n_syn, alpha, ami) in configs
+        GridPoint(name, mode, t, n_ner, n_syn, alpha, ami, seed, rotation)
+        for (t, n_ner, n_syn, alpha, ami, rotation) in configs
         for seed in seeds
     ]
     return points
@@ -412,7 +436,8 @@ def pack_id(point: GridPoint, *, seeds: bool = False, levels: bool = False) -> s
     """
     parts = point.config_id.split("_")
     if levels and point.n_tasks > 1:
-        parts[-1] = "aall" if point.alpha is not None else "amiall"
+        # the level is the last part, or the one before the rotation's
+        parts[-2 if point.rotation else -1] = "aall" if point.alpha is not None else "amiall"
     parts.append("sall" if seeds else f"s{point.seed}")
     return "_".join(parts)
 

@@ -273,7 +273,9 @@ def mapped_input_weights(w_ih: torch.Tensor, input_maps: torch.Tensor,
     Parameters
     ----------
     w_ih : Tensor, shape (K, 2, D, 4H)
-    input_maps : Tensor, shape (T, D, D)
+    input_maps : Tensor, shape (T, D, D) or (K, T, D, D)
+        The same maps for every model, or each model's own (stacked models of grid
+        points whose maps differ, e.g. rotations seeded by the point's seed).
     task : int, optional
         One task's map, or ``None`` for every task.
 
@@ -282,6 +284,11 @@ def mapped_input_weights(w_ih: torch.Tensor, input_maps: torch.Tensor,
     Tensor
         ``(K, 2, D, 4H)`` for one task; ``(K * T, 2, D, 4H)`` (model-major) for all.
     """
+    if input_maps.dim() == 4:  # one set of maps per model
+        if task is not None:
+            return torch.matmul(input_maps[:, task].transpose(-1, -2)[:, None], w_ih)
+        maps_t = input_maps.transpose(-1, -2)[:, :, None]  # (K, T, 1, D, D)
+        return torch.matmul(maps_t, w_ih[:, None]).flatten(0, 1)
     if task is not None:
         return torch.matmul(input_maps[task].transpose(0, 1), w_ih)
     maps_t = input_maps.transpose(1, 2)[None, :, None]  # (1, T, 1, D, D)
@@ -301,9 +308,9 @@ def encode_ids(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: tor
     """
     w_ih = params["lstm_w_ih"]
     if input_maps is not None:
-        if task is None and groups != input_maps.shape[0]:
+        if task is None and groups != input_maps.shape[-3]:
             raise ValueError(
-                f"input_maps hold {input_maps.shape[0]} tasks: pass task=t, or T task groups"
+                f"input_maps hold {input_maps.shape[-3]} tasks: pass task=t, or T task groups"
             )
         w_ih = mapped_input_weights(w_ih, input_maps, task)
     z = lstm_readout_ids(ids, table, w_ih, params["lstm_w_hh"], params["lstm_bias"],

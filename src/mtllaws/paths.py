@@ -27,6 +27,9 @@ __all__ = [
     "PACK_OUTPUTS",
     "PACK_STAGES",
     "figure_paths",
+    "MEASURE_FIGURE",
+    "measure_figure",
+    "measure_figure_paths",
     "pack_outputs",
     "pack_log",
 ]
@@ -128,3 +131,31 @@ def figure_paths(folder: str | os.PathLike) -> list[str]:
         :data:`FIGURE_FORMATS` within a stem.
     """
     return [str(Path(folder, f"{stem}.{fmt}")) for stem in FIGURES for fmt in FIGURE_FORMATS]
+
+
+#: The stem of the figure of F1 against a relatedness measure other than AMI (AMI's
+#: is ``f1_vs_ami`` in :data:`FIGURES`); ``{measure}`` is a wildcard of the rule.
+MEASURE_FIGURE = "f1_vs_{measure}"
+
+
+def measure_figure(measure: str) -> str:
+    """The figure stem of F1 against ``measure`` (``f1_vs_<measure>``)."""
+    return MEASURE_FIGURE.format(measure=measure)
+
+
+def measure_figure_paths(folder: str | os.PathLike, measure: str = "{measure}") -> list[str]:
+    """``<folder>/f1_vs_<measure>.<format>`` for every format.
+
+    Parameters
+    ----------
+    folder : path-like
+        The figures folder (may contain wildcards).
+    measure : str, default ``"{measure}"``
+        A measure name, or the wildcard itself (the rule's output template).
+
+    Returns
+    -------
+    list of str
+        In the order of :data:`FIGURE_FORMATS`.
+    """
+    return [str(Path(folder, f"{measure_figure(measure)}.{fmt}")) for fmt in FIGURE_FORMATS]

@@ -29,6 +29,8 @@ from mtllaws.settings import embedding_download_path, fasttext_options, model_ov
 
 __all__ = [
     "aggregate",
+    "experiment_measures",
+    "simulate_measures",
     "prepare_corpus_stage",
     "prepare_embeddings_stage",
     "build_model_config",
@@ -140,13 +142,18 @@ def simulate_pack(
     points: Sequence[Mapping],
     settings: Mapping,
     out: str | os.PathLike,
+    *,
+    embeddings: str | os.PathLike | None = None,
+    measures: Sequence[str] | None = None,
 ) -> None:
     """Simulate the tasks of every grid point of a pack (the paper's Algorithm 1).
 
     Writes one Parquet table with the columns ``point_id``, ``token`` (row of the
     training windows) and ``label_0`` (NER) … ``label_{T-1}``, ``-1`` where a task
     does not label a token. The Parquet metadata key ``mtllaws.tasks`` holds, per
-    point, the α of every synthetic task and their measured AMI to NER.
+    point, the α of every synthetic task, the input ``rotation`` (degrees) and every
+    enabled measure (``settings["measures"]``, AMI always) of the tasks that can be
+    measured before training.
 
     Parameters
     ----------
@@ -158,12 +165,26 @@ def simulate_pack(
         The experiment's settings (``slices``).
     out : path-like
         The Parquet file.
+    embeddings : path-like, optional
+        The embedding matrix; required when an enabled measure needs the inputs.
+    measures : sequence of str, optional
+        The experiment's ``measures`` (default: ``settings["measures"]``, else AMI).
     """
+    from mtllaws.alignment import point_input_maps
     from mtllaws.corpus import load_prepared
     from mtllaws.relatedness import alpha_for_ami
     from mtllaws.simulate import make_tasks
 
     prepared = load_prepared(corpus_dir)
+    measures = simulate_measures(settings, measures)
+    matrix = None
+    if any(MEASURES[m].needs == "inputs" for m in measures):
+        if embeddings is None:
+            raise ValueError(f"measures {list(measures)} need the embeddings: pass the "
+                             "simulate rule's embeddings input")
+        from mtllaws.embeddings import load_embeddings
+
+        matrix = load_embeddings(embeddings)
     frames, meta, alphas = [], {}, {}
     for point in points:
         start = time.perf_counter()
@@ -190,6 +211,11 @@ def simulate_pack(
             seed=point["seed"],
             n_classes=prepared.n_classes,
             point=_point_name(point),
+            measures=measures,
+            windows=None if matrix is None else prepared.train_windows,
+            embeddings=matrix,
+            input_maps=None if matrix is None else point_input_maps(
+                point["n_tasks"], matrix.shape[1], _rotation(point), point["seed"]),
         )
         frame = pd.DataFrame({"point_id": point["point_id"], "token": tasks.token_idx})
         for t in range(tasks.n_tasks):
@@ -198,6 +224,7 @@ def simulate_pack(
         meta[point["point_id"]] = {
             "alpha": None if alpha is None else float(alpha),
             "alphas": [float(a) for a in tasks.alphas],
+            "rotation": _rotation(point),
             **{name: [float(v) for v in values] for name, values in tasks.measures.items()},
         }
         logger.info(
@@ -210,6 +237,37 @@ def simulate_pack(
     mtl_shards.write_parquet(
         pd.concat(frames, ignore_index=True), out, metadata={"mtllaws.tasks": json.dumps(meta)}
     )
+
+
+def _rotation(point: Mapping) -> float:
+    """The point's input rotation in degrees (0 for records without the field)."""
+    return float(point.get("rotation") or 0.0)
+
+
+def experiment_measures(settings: Mapping, measures: Sequence[str] | None = None
+                        ) -> tuple[str, ...]:
+    """The enabled measures: ``measures``, else the settings' ``measures`` (AMI first, on).
+
+    The workflow passes the experiment's ``measures`` key on its own (it stays out of
+    the model settings and the config hash: measures do not change a model).
+    """
+    from mtllaws.relatedness import enabled_measures
+
+    names = settings.get("measures") if measures is None else measures
+    return enabled_measures(names, key="measures")
+
+
+def simulate_measures(settings: Mapping, measures: Sequence[str] | None = None
+                      ) -> tuple[str, ...]:
+    """The enabled measures computed when the tasks are simulated (not ``needs="model"``)."""
+    return tuple(m for m in experiment_measures(settings, measures)
+                 if MEASURES[m].needs != "model")
+
+
+def _maps(point: Mapping, n_tasks: int, dim: int):
+    from mtllaws.alignment import point_input_maps
+
+    return point_input_maps(n_tasks, dim, _rotation(point), point["seed"])
 
 
 def read_tasks(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
@@ -333,6 +391,13 @@ def train_pack(
         from mtllaws.engine import train_models
 
         start = time.perf_counter()
+        maps = [_maps(point, model_cfg.n_tasks, matrix.shape[1]) for point in points]
+        if all(m is None for m in maps):
+            maps = None
+        else:
+            dim = matrix.shape[1]  # an unrotated point of a rotated pack: identity maps
+            eye = np.broadcast_to(np.eye(dim), (model_cfg.n_tasks, dim, dim))
+            maps = np.stack([eye if m is None else m for m in maps])
         results = train_models(
             model_cfg,
             train_cfg,
@@ -340,6 +405,7 @@ def train_pack(
             matrix,
             seeds=[point["seed"] for point in points],
             points=[_point_name(point) for point in points],
+            input_maps=maps,
         )
         seconds = [(time.perf_counter() - start) / len(points)] * len(points)
     else:
@@ -361,6 +427,7 @@ def train_pack(
                     point=_point_name(point),
                     checkpoint_path=checkpoint,
                     dev=_dev_scorer(prepared, matrix) if train_cfg.early_stopping else None,
+                    input_maps=_maps(point, model_cfg.n_tasks, matrix.shape[1]),
                 )
             )
             seconds.append(time.perf_counter() - start)
@@ -400,13 +467,17 @@ def evaluate_pack(
     points: Sequence[Mapping],
     settings: Mapping,
     out: str | os.PathLike,
+    measures: Sequence[str] | None = None,
 ) -> None:
     """Score NER on dev and test for every model of a pack: one row per model.
 
     The rows follow :data:`mtllaws.shards.RUN_COLUMNS`, plus per-type F1
     (``dev_f1_PER`` …) and, with ``evaluate.all_tasks``, the accuracy of every
     synthetic task's head on its own simulated labels of the dev split
-    (``dev_task_accuracy``, a list).
+    (``dev_task_accuracy``, a list). The enabled measures (``measures``, default
+    ``settings["measures"]``) recorded by the simulate step are copied into each row;
+    those that need a trained model (``head_cka``) are computed here, on the NER dev
+    windows of :func:`mtllaws.alignment.head_cka_sample`.
     """
     import torch
 
@@ -424,12 +495,30 @@ def evaluate_pack(
     model_cfg = ModelConfig(**saved["model_config"])
     digest = config_hash(settings)
     source = embeddings_source(embeddings)
+    model_measures = [m for m in experiment_measures(settings, measures)
+                      if MEASURES[m].needs == "model"]
+    sample = None
+    if model_measures:
+        from mtllaws.alignment import head_cka_sample
+
+        sample = prepared.dev_windows[head_cka_sample(len(prepared.dev_y))]
     rows = []
     for point in points:
         start = time.perf_counter()
-        net = MTLNet(model_cfg)
-        net.load_state_dict(saved["states"][point["point_id"]])
+        state = saved["states"][point["point_id"]]
+        net = MTLNet(model_cfg, input_maps=state.get("input_maps"))
+        net.load_state_dict(state)
         net.eval()
+        measured = {k: v for k, v in meta[point["point_id"]].items() if k in MEASURES}
+        if model_measures and point["n_tasks"] > 1:
+            from mtllaws.relatedness import ModelInputs, model_values
+
+            measured.update(model_values(
+                model_measures,
+                ModelInputs(model=net, windows=sample, embeddings=matrix, seed=point["seed"]),
+                n_tasks=point["n_tasks"], point=_point_name(point)))
+        elif model_measures:
+            measured.update({m: [] for m in model_measures})
         row = {
             "experiment": point["experiment"],
             "mode": point["mode"],
@@ -446,8 +535,9 @@ def evaluate_pack(
             if meta[point["point_id"]]["alpha"] is None
             else meta[point["point_id"]]["alpha"],
             TARGET_COLUMN: np.nan if point["ami"] is None else float(point["ami"]),
+            "rotation": _rotation(point),
             "seed": point["seed"],
-            **run_values({k: v for k, v in meta[point["point_id"]].items() if k in MEASURES}),
+            **run_values(measured),
         }
         all_tasks = settings["evaluate"]["all_tasks"] and point["n_tasks"] > 1
         for split in ("dev", "test"):

@@ -74,6 +74,7 @@ RUN_COLUMNS: dict[str, str] = {
     "n_syn": "i",
     "alpha": "f",
     TARGET_COLUMN: "f",
+    "rotation": "f",
     "seed": "i",
     **measure_run_columns("ami"),
     "dev_precision": "f",
@@ -108,6 +109,7 @@ GROUP_KEYS = [
     "n_syn",
     "alpha",
     TARGET_COLUMN,
+    "rotation",
 ]
 
 #: Columns that differ between two otherwise identical runs.
@@ -263,6 +265,8 @@ def read_shard(path: str | os.PathLike) -> pd.DataFrame:
     if "embeddings_source" not in frame.columns and "config_hash" in frame.columns:
         # shards of earlier versions stay usable; the column says it was not recorded
         frame["embeddings_source"] = UNRECORDED_SOURCE
+    if "rotation" not in frame.columns and "config_hash" in frame.columns:
+        frame["rotation"] = 0.0  # shards written before the input rotation existed
     missing = [c for c in RUN_COLUMNS if c not in frame.columns]
     if missing:
         raise ShardError(
@@ -327,6 +331,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         every numeric metric (sample std, NaN for one seed), then ``count``, then
         the :data:`INVARIANT_COLUMNS` present in ``runs`` (one value per group).
     """
+    if "rotation" not in runs.columns:  # tables written before the input rotation existed
+        runs = runs.assign(rotation=0.0)
     skip = set(GROUP_KEYS) | {"seed"}
     metrics = [
         c

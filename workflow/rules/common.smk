@@ -21,6 +21,7 @@ from mtllaws import settings as mtl_settings
 from mtllaws import shards as mtl_shards
 from mtllaws.protocol import apply_protocols
 from mtllaws.regress import ENGINES
+from mtllaws.relatedness import MEASURES, enabled_measures
 
 # `protocol: published` fills in its keys before the schema's defaults (explicit keys win)
 apply_protocols(config)
@@ -56,6 +57,7 @@ localrules:
     aggregate,
     effects,
     plot_figures,
+    plot_measure,
     compare_published,
     regress_tables,
 
@@ -68,6 +70,7 @@ wildcard_constraints:
     download="[A-Za-z0-9_.-]+",
     engine="|".join(ENGINES),
     study="[A-Za-z0-9_]+",
+    measure="|".join(m for m in MEASURES if m != "ami"),
 
 
 def result(name):
@@ -175,6 +178,30 @@ def get_embeddings(wildcards):
     )
 
 
+def get_measures(wildcards):
+    """The experiment's enabled relatedness measures (AMI first, always on)."""
+    return list(enabled_measures(get_experiment(wildcards)["measures"]))
+
+
+def get_simulate_inputs(wildcards):
+    """The simulate rule's inputs: the corpus, and the embeddings when a measure needs them."""
+    inputs = {"corpus": get_prepared_corpus(wildcards)}
+    if any(MEASURES[m].needs == "inputs" for m in get_measures(wildcards)):
+        inputs["embeddings"] = get_embeddings(wildcards)
+    return inputs
+
+
+def get_measure_figures(experiment):
+    """F1 against each enabled measure other than AMI (AMI's is among the paper figures)."""
+    folder = result("figures").format(experiment=experiment)
+    return [
+        path
+        for measure in enabled_measures(EXPERIMENTS[experiment]["measures"])
+        if measure != "ami"
+        for path in mtl_paths.measure_figure_paths(folder, measure)
+    ]
+
+
 def get_train_threads(wildcards):
     """Torch threads of a training job."""
     return get_experiment(wildcards)["train"]["threads"]
@@ -279,6 +306,21 @@ def get_figure_outputs(folder):
     return outputs
 
 
+def get_measure_figure_outputs(folder):
+    """The files of one F1-against-measure figure (wildcard measure); the PNG in the report."""
+    outputs = []
+    for path in mtl_paths.measure_figure_paths(folder):
+        if path.endswith(".png"):
+            path = report(
+                path,
+                caption="../report/f1_vs_measure.rst",
+                category="Figures",
+                subcategory="{experiment}",
+            )
+        outputs.append(path)
+    return outputs
+
+
 def get_final_targets():
     """The final targets: tables, figures and formulas of every experiment in run."""
     targets = []
@@ -292,5 +334,6 @@ def get_final_targets():
         targets += get_sweep_targets(name)
         targets += [result(f).format(experiment=name) for f in files[:4]]
         targets += mtl_paths.figure_paths(result("figures").format(experiment=name))
+        targets += get_measure_figures(name)
         targets += [result(f).format(experiment=name) for f in files[4:]]
     return targets

@@ -19,6 +19,20 @@ rule plot_figures:
         "../scripts/plot_figures.py"
 
 
+rule plot_measure:
+    """F1 against one enabled relatedness measure other than AMI."""
+    input:
+        summary=result("summary"),
+    output:
+        get_measure_figure_outputs(result("figures")),
+    log:
+        log_path("{experiment}/plot_measure_{measure}"),
+    conda:
+        "../../envs/mtllaws.yaml"
+    script:
+        "../scripts/plot_measure.py"
+
+
 rule compare_published:
     """Our summary against a table of published results, per configuration."""
     input:

@@ -2,9 +2,9 @@
 
 
 rule simulate:
-    """Draw the synthetic tasks' labels (Algorithm 1) and measure their AMI to NER."""
+    """Draw the synthetic tasks' labels (Algorithm 1) and measure their relatedness to NER."""
     input:
-        corpus=get_prepared_corpus,
+        unpack(get_simulate_inputs),
     output:
         SWEEP_OUTPUTS["simulate"],
     log:
@@ -16,6 +16,7 @@ rule simulate:
     params:
         points=get_points,
         settings=get_model_settings,
+        measures=get_measures,
     script:
         "../scripts/simulate.py"
 
@@ -63,5 +64,6 @@ rule evaluate:
     params:
         points=get_points,
         settings=get_model_settings,
+        measures=get_measures,
     script:
         "../scripts/evaluate.py"

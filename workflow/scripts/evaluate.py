@@ -17,4 +17,5 @@ if __name__ == "__main__":
         points=snakemake.params.points,  # noqa: F821
         settings=snakemake.params.settings,  # noqa: F821
         out=snakemake.output[0],  # noqa: F821
+        measures=snakemake.params.measures,  # noqa: F821
     )

@@ -13,4 +13,6 @@ if __name__ == "__main__":
         snakemake.params.points,  # noqa: F821
         snakemake.params.settings,  # noqa: F821
         snakemake.output[0],  # noqa: F821
+        embeddings=snakemake.input.get("embeddings"),  # noqa: F821
+        measures=snakemake.params.measures,  # noqa: F821
     )
