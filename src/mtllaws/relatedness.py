@@ -732,6 +732,9 @@ def point_values(
     for name in names:
         measure_columns(name)
         measure = MEASURES[name]
+        if n == 0:  # T = 1: no synthetic task to measure
+            out[name] = np.zeros(0)
+            continue
         if not measure.joint:
             out[name] = np.array([
                 measure_values(name, task_labels[k], real_labels[k],
@@ -746,7 +749,7 @@ def point_values(
             raise ValueError(f"{_where(point)}measure {name!r} needs the tokens' inputs; pass "
                              "windows and embeddings to make_tasks")
         try:
-            values = np.zeros(0) if n == 0 else np.asarray(
+            values = np.asarray(
                 measure.function(list(task_labels), list(real_labels),
                                  None if inputs is None else list(inputs)), dtype=np.float64)
         except ValueError as err:
