@@ -327,3 +327,39 @@ def test_null_keeps_the_preset_for_every_model_override():
     exp["model"].update(hidden=16, dense=[8], shared_dense=0)
     cfg = build_model_config(exp, **dims)
     assert (cfg.hidden, cfg.dense, cfg.shared_dense) == (16, (8,), 0)
+
+
+def test_measures_key_default_and_unknown_measure():
+    config = validated(base_config())
+    assert config["experiments"]["e"]["measures"] == ["ami"]
+    config["experiments"]["e"]["measures"] = ["ami", "model_simm"]
+    with pytest.raises(ValueError) as info:
+        check_config(config)
+    message = str(info.value)
+    assert "experiments.e.measures: unknown relatedness measure 'model_simm'" in message
+    for name in ("ami", "cov_sim", "cov_rv", "model_sim", "svd_weight", "head_cka"):
+        assert name in message
+
+
+@pytest.mark.parametrize("feature", ["model_sim", "model_sim_mean_mean", "Cov_RV"])
+def test_study_feature_of_a_disabled_measure_is_refused(tmp_path, feature):
+    config = base_config()
+    exp = config["experiments"]["e"]
+    exp["grid"] = [{"n_tasks": list(range(1, 12)),
+                    "n_tokens_per_task": list(range(100, 1001, 100)), "alpha": [0.9]}]
+    exp["studies"] = [{"name": "s", "features": ["n", feature], "fixed": {"n_tasks": 2}}]
+    with pytest.raises(ValueError) as info:
+        check_config(validated(config), root=tmp_path)
+    message = str(info.value)
+    assert "experiments.e.studies[0] ('s')" in message
+    assert "experiments.e.measures does not enable" in message and "add '" in message
+    exp["measures"] = ["model_sim", "cov_rv"]
+    assert set(check_config(validated(config), root=tmp_path)) == {"e"}
+
+
+@pytest.mark.parametrize("bad", [[-1], [200], []])
+def test_bad_rotation_is_refused_by_the_schema(bad):
+    config = base_config()
+    config["experiments"]["e"]["grid"][0]["rotation"] = bad
+    with pytest.raises(WorkflowError, match="rotation"):
+        validated(config)

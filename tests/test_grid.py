@@ -185,3 +185,38 @@ def test_packs_group_seeds_and_levels():
     assert len(both["T2_n100_aall_sall"]) == 6
     ami_point = GridPoint("e", "balanced", 2, 10, 10, None, 0.3, 4)
     assert pack_id(ami_point, levels=True) == "T2_n10_amiall_s4"
+
+
+def test_rotation_axis_ids_and_hash():
+    grid = [{"n_tasks": [1, 2], "n_tokens_per_task": [100], "alpha": [0.9]}]
+    rotated = [{**grid[0], "rotation": [0, 90, 22.5]}]
+    plain = expand_experiment("e", _exp(grid, seeds=[0]))
+    points = expand_experiment("e", _exp(rotated, seeds=[0]))
+    # rotation 0 keeps every id of a grid without the axis; single-task points never rotate
+    assert [p.point_id for p in plain] == ["T1_n100_s0", "T2_n100_a0.9_s0"]
+    assert [p.point_id for p in points] == [
+        "T1_n100_s0", "T2_n100_a0.9_s0", "T2_n100_a0.9_r90_s0", "T2_n100_a0.9_r22.5_s0"]
+    assert [p.rotation for p in points] == [0.0, 0.0, 90.0, 22.5]
+    assert points[2].record()["rotation"] == 90.0
+    assert plain == points[:2]
+    # the hash of an experiment does not change with the axis, nor with the measures key
+    assert config_hash(_exp(grid)) == config_hash(_exp(rotated))
+    assert config_hash(_exp(grid)) == config_hash(_exp(grid, measures=["ami", "model_sim"]))
+    assert pack_id(points[2], seeds=True, levels=True) == "T2_n100_aall_r90_sall"
+    assert pack_id(points[1], levels=True) == "T2_n100_aall_s0"
+
+
+@pytest.mark.parametrize("bad", [[-5], [181], [float("nan")]])
+def test_bad_rotation_is_refused(bad):
+    grid = [{"n_tasks": [2], "n_tokens_per_task": [100], "alpha": [0.9], "rotation": bad}]
+    with pytest.raises(ValueError, match=r"grid\[0\]: 'rotation' = .*degrees in \[0, 180\]"):
+        expand_experiment("e", _exp(grid))
+
+
+def test_points_csv_rotation_column(tmp_path):
+    table = tmp_path / "p.csv"
+    table.write_text("n_tasks,n_tokens_per_task,alpha,rotation\n2,100,0.9,45\n2,100,0.9,\n"
+                     "1,100,,\n")
+    points = expand_experiment("e", {"mode": "balanced", "grid": [], "points_csv": str(table),
+                                     "seeds": [0]})
+    assert [p.config_id for p in points] == ["T2_n100_a0.9_r45", "T2_n100_a0.9", "T1_n100"]

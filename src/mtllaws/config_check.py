@@ -218,8 +218,7 @@ def _measure_of(key: str) -> str | None:
     """The registered measure a study column or alias stands for, if any."""
     for measure in MEASURES.values():
         cols = measure_columns(measure.name)
-        if key in (measure.name, *cols, *measure.paper_columns) or \
-                key.lower() == measure.symbol.lower():
+        if key in (*cols, *measure.paper_columns) or key.lower() == measure.name:
             return measure.name
     return None
 
