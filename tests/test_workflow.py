@@ -222,3 +222,48 @@ def test_end_to_end_on_real_data_and_rerun_reproduces(conll_dir, tmp_path):
     again = pd.read_parquet(tmp_path / "results/tiny/runs.parquet")
     drop = [c for c in WALL_TIME_COLUMNS if c in runs.columns]
     pd.testing.assert_frame_equal(runs.drop(columns=drop), again.drop(columns=drop))
+
+
+@pytest.mark.slow
+def test_relatedness_measures_and_rotation_end_to_end(tiny_conll_dir, tmp_path):
+    """Issue 17: every measure and an input rotation through shards, runs, summary, figures."""
+    checkout = workflow_copy(tmp_path / "measures", corpus=tiny_conll_dir)
+    measures = ["ami", "cov_sim", "cov_rv", "model_sim", "svd_weight", "head_cka"]
+    config = {
+        "run": ["rel"],
+        "experiments": {
+            "rel": {
+                "grid": [
+                    {"n_tasks": [1], "n_tokens_per_task": [200]},
+                    {"n_tasks": [2], "n_tokens_per_task": [200], "alpha": [0.9],
+                     "rotation": [0, 90]},
+                ],
+                "seeds": [0, 1],
+                "measures": measures,
+                "corpus": {"name": "tiny"},
+                "embeddings": {"dim": 8},
+                "model": {"hidden": 8, "dense": [8], "shared_dense": 1},
+                "train": {"epochs": 1},
+            }
+        },
+    }
+    (checkout / "rel.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    snakemake("--cores", "2", "--configfile", "rel.yaml", cwd=checkout, checkout=checkout)
+    results = checkout / "results" / "rel"
+    runs = pd.read_parquet(results / "runs.parquet")
+    summary = pd.read_parquet(results / "summary.parquet")
+    assert sorted(summary.config_id) == ["T1_n200", "T2_n200_a0.9", "T2_n200_a0.9_r90"]
+    assert sorted(set(runs.rotation)) == [0.0, 90.0]
+    mtl = runs[runs.n_tasks == 2]
+    for name in measures:
+        assert mtl[name].map(len).eq(1).all(), name
+        assert mtl[f"{name}_mean"].notna().all(), name
+        for stat in ("mean", "std"):
+            assert f"{name}_mean_{stat}" in summary.columns, name
+        if name != "ami":
+            for fmt in ("png", "pdf"):
+                assert (results / "figures" / f"f1_vs_{name}.{fmt}").is_file(), name
+    rv = summary.set_index("config_id").cov_rv_mean_mean
+    assert rv["T2_n200_a0.9_r90"] < rv["T2_n200_a0.9"]
+    assert summary.set_index("config_id").rotation.to_dict() == {
+        "T1_n200": 0.0, "T2_n200_a0.9": 0.0, "T2_n200_a0.9_r90": 90.0}
