@@ -11,20 +11,25 @@ with :func:`mtllaws.corpus.prepare_corpus` into a temporary cache unless ``--cac
   primal otherwise; not part of the total);
 * ``svd_weights`` from the tasks' own ridge models (fitted again: the conservative total);
 
-including the gathers from the embedding table. ``t_all`` adds the four as called
-independently (the ridge models fitted twice); ``t_all_shared`` fits each task's model
-once and reuses it for ``svd_weights`` (what a caller does). The embeddings are a seeded random
-(V, D) float32 matrix: the cost does not depend on their values. The reference is the
-training time of one T = 2, n = 1000 model under the published protocol (``paper`` preset,
+including the gathers from the embedding table. ``t_registry`` times what the workflow
+runs: :func:`mtllaws.simulate.make_tasks` with every registered input-side measure
+(``cov_sim, cov_rv, model_sim, svd_weight``; NER's ridge model fitted once per point, each
+task's once) minus ``make_tasks`` with AMI only, the input maps of the point's rotation
+included (``--rotations``, degrees; a rotated task's measures read the rotated table).
+``t_all`` adds the four as called independently (the ridge models fitted twice);
+``t_all_shared`` fits each task's model once and reuses it for ``svd_weights`` (what a
+caller does). With ``--embeddings random`` the embeddings are a seeded random (V, D)
+float32 matrix: the cost does not depend on their values. The reference is the training
+time of one T = 2, n = 1000 model under the published protocol (``paper`` preset,
 ``LSTM_2FCs``, sequential schedule, 30 epochs, lr 0.001: ``benchmarks/one_model.py``'s
 way). Target: all measures of one grid point <= 5 % of that training time. Measures and
-training run with the same number of threads (``--threads``, default 1: one workflow job
-a core).
+training run with the same number of threads (``--threads``, default 1: one workflow job a
+core).
 
 Usage::
 
     python benchmarks/measures_cost.py [--embeddings fasttext|random] [--threads 1] \
-        [--repeats 3] [--quick]
+        [--repeats 3] [--quick] [--rotations 0 90]
 
 ``--quick`` trains 3 epochs and extrapolates the training time to 30 (marked).
 """
@@ -43,6 +48,7 @@ from _common import CACHE, CONLL, Timer, table, write_json
 from threadpoolctl import threadpool_limits
 
 from mtllaws import taskspace as ts
+from mtllaws.alignment import point_input_maps
 from mtllaws.corpus import prepare_corpus
 from mtllaws.embeddings import prepare_embeddings
 from mtllaws.models import model_config
@@ -109,6 +115,27 @@ def measure_point(prep, emb: np.ndarray, n: int, repeats: int) -> dict:
     return out
 
 
+INPUT_MEASURES = ("cov_sim", "cov_rv", "model_sim", "svd_weight")
+
+
+def registry_point(prep, emb: np.ndarray, n: int, rotation: float, repeats: int) -> dict:
+    """Time of the registered input-side measures of one T = 2 point, as make_tasks runs them."""
+    common = dict(n_tasks=2, n_ner=n, alphas=ALPHA, slices="disjoint", seed=0,
+                  n_classes=prep.n_classes)
+
+    def measured():
+        maps = point_input_maps(2, emb.shape[1], rotation, 0)
+        return make_tasks(prep.train_y, prep.train_sentence_lengths, **common,
+                          measures=INPUT_MEASURES, windows=prep.train_windows,
+                          embeddings=emb, input_maps=maps)
+
+    t_ami, _ = _timed(lambda: make_tasks(prep.train_y, prep.train_sentence_lengths, **common),
+                      repeats)
+    t_all, tasks = _timed(measured, repeats)
+    return {"n": n, "rotation": rotation, "t_registry": max(t_all - t_ami, 0.0),
+            **{m: float(tasks.measures[m][0]) for m in INPUT_MEASURES}}
+
+
 def train_seconds(prep, emb: np.ndarray, epochs: int, threads: int) -> float:
     """Wall time of training one T = 2, n = 1000 model, published protocol."""
     tasks = make_tasks(prep.train_y, prep.train_sentence_lengths, n_tasks=2, n_ner=1000,
@@ -128,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="median of this many calls")
     p.add_argument("--quick", action="store_true", help="3 training epochs, extrapolated")
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    p.add_argument("--rotations", type=float, nargs="+", default=[0.0, 90.0],
+                   help="input rotations (degrees) of the registry timing")
     a = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                 emb[0] = 0.0
         with threadpool_limits(limits=a.threads):
             points = [measure_point(prep, emb, n, a.repeats) for n in a.sizes]
+            registry = [registry_point(prep, emb, n, r, a.repeats)
+                        for n in a.sizes for r in a.rotations]
         epochs = 3 if a.quick else EPOCHS
         t_train = train_seconds(prep, emb, epochs, a.threads) * EPOCHS / epochs
 
@@ -158,11 +189,15 @@ def main(argv: list[str] | None = None) -> int:
           f"(paper + LSTM_2FCs, sequential, {a.threads} thread(s))"
           f"{' extrapolated from 3' if a.quick else ''}: {t_train:.1f} s")
     print(table(points, cols))
+    for pt in registry:
+        pt["ratio"] = pt["t_registry"] / t_train
+    print("registered measures through make_tasks (the workflow's simulate step):")
+    print(table(registry, ["n", "rotation", "t_registry", "ratio", *INPUT_MEASURES]))
     print("target: ratio <= 0.05 (all input-side measures of one grid point / one training)")
     write_json("measures_cost", {"embeddings": a.embeddings, "threads": a.threads,
                                  "repeats": a.repeats, "quick": a.quick, "alpha": ALPHA,
                                  "t_train_s": t_train, "train_epochs_run": epochs,
-                                 "points": points})
+                                 "points": points, "registry": registry})
     return 0
 
 
