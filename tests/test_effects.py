@@ -269,3 +269,16 @@ def test_one_seed_is_undecided_and_json_has_no_nan():
         assert step["mean"] == pytest.approx(0.10)
         json.dumps({"e": effects, "a": acceptance(effects)}, allow_nan=False)
         assert "0.100 (1)" in to_markdown(effects)
+
+
+def test_rotated_configurations_are_left_out_of_the_effects():
+    from mtllaws.effects import configurations
+
+    rows = []
+    for rotation, f1 in ((0.0, 0.5), (90.0, 0.1)):
+        for seed in (0, 1):
+            rows.append({"n_tasks": 2, "n_tokens_per_task": 100.0, "alpha": 0.9,
+                         "ami_mean": 0.5, "seed": seed, "test_f1": f1 + 0.01 * seed,
+                         "rotation": rotation})
+    conf = configurations(pd.DataFrame(rows))
+    assert len(conf) == 1 and conf.iloc[0].cell.mean == pytest.approx(0.505)

@@ -342,3 +342,26 @@ def test_f1_against_any_registered_measure(summary, runs):
         R.MEASURES.pop("toy_sim")
     with pytest.raises(ValueError, match="unknown relatedness measure 'toy_sim'"):
         F.plot_f1_vs_ami(summary, measure="toy_sim")
+
+
+def test_plot_measure_script_writes_f1_vs_measure(tmp_path, runs):
+    from mtllaws.paths import measure_figure_paths
+
+    with_measure = runs.assign(cov_rv_mean=runs["ami_mean"] * 0.5 + 0.2)
+    keys = ["experiment", "mode", "n_tasks", "n_tokens_per_task", "n_ner", "n_syn", "alpha"]
+    grouped = with_measure.groupby(keys, dropna=False)
+    table = grouped[["ami_mean", "cov_rv_mean", "test_f1"]].agg(["mean", "std"])
+    table.columns = [f"{a}_{b}" for a, b in table.columns]
+    table["count"] = grouped.size()
+    table.reset_index().to_parquet(tmp_path / "summary.parquet")
+    outputs = measure_figure_paths(tmp_path / "figures", "cov_rv")
+    assert [Path(p).name for p in outputs] == ["f1_vs_cov_rv.png", "f1_vs_cov_rv.pdf"]
+    run_script("plot_measure.py", tmp_path / "plot.log",
+               input={"summary": str(tmp_path / "summary.parquet")}, output=outputs,
+               wildcards={"experiment": "exp", "measure": "cov_rv"})
+    for path in outputs:
+        assert Path(path).stat().st_size > 1000, path
+    fig = F.plot_f1_vs_ami(table.reset_index(), experiment="exp", measure="cov_rv")
+    assert fig.axes[0].get_xlabel() == "covariance RV coefficient to NER"
+    x, _ = series(fig, legend_labels(fig)[0])
+    assert x.max() <= 0.2 + 0.5 * table["ami_mean_mean"].max() + 1e-9

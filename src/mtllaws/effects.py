@@ -158,7 +158,9 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
         Columns ``mode, T, n, n_syn, level, level_name, alpha, ami, cell``, sorted by
         T, n, n_syn and AMI; ``attrs["source"]`` is runs, summary or published.
         ``n`` is ``n_tokens_per_task`` (balanced) or ``n_ner``; ``n_syn`` is 0 for STL
-        and for balanced experiments.
+        and for balanced experiments. Configurations with a non-zero input ``rotation``
+        (grid axis, issue 17) are left out: the effects compare the paper's unrotated
+        tasks, and pooling rotations would mix different configurations.
 
     Raises
     ------
@@ -175,6 +177,8 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
             table = table[table["experiment"] == experiment]
         elif len(names) > 1:
             raise ValueError(f"the table holds experiments {names}; choose one with --experiment")
+    if "rotation" in table.columns:
+        table = table[table["rotation"].fillna(0.0) == 0.0]
     published = "fscore" in table.columns and not {"test_f1", "test_f1_mean"} & set(table)
     if published:  # the paper's table: one row per model, no seed column
         paper_ami = {c: _AMI.mean for c in MEASURES["ami"].paper_columns}
