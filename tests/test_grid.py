@@ -185,3 +185,21 @@ def test_packs_group_seeds_and_levels():
     assert len(both["T2_n100_aall_sall"]) == 6
     ami_point = GridPoint("e", "balanced", 2, 10, 10, None, 0.3, 4)
     assert pack_id(ami_point, levels=True) == "T2_n10_amiall_s4"
+
+
+def test_config_hash_keeps_the_pre_null_spelling_of_keep_the_preset():
+    # results computed before null became the one "keep the preset" marker
+    # (hidden: 0, shared_dense: -1) keep their hash; an explicit width changes it
+    import hashlib
+    import json
+
+    from mtllaws.grid import config_hash
+
+    base = {"train": {"epochs": 3}, "grid": [{"n_tasks": [1]}], "seeds": [0]}
+    new = {**base, "model": {"preset": "paper", "hidden": None, "dense": None, "shared_dense": None}}
+    old = {**base, "model": {"preset": "paper", "hidden": 0, "dense": None, "shared_dense": -1}}
+    settings = {k: v for k, v in old.items() if k not in ("grid", "seeds")}
+    before = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    assert config_hash(new) == before
+    wider = {**new, "model": {**new["model"], "hidden": 300}}
+    assert config_hash(wider) != before
