@@ -196,8 +196,9 @@ def test_config_hash_keeps_the_pre_null_spelling_of_keep_the_preset():
     from mtllaws.grid import config_hash
 
     base = {"train": {"epochs": 3}, "grid": [{"n_tasks": [1]}], "seeds": [0]}
-    new = {**base, "model": {"preset": "paper", "hidden": None, "dense": None, "shared_dense": None}}
-    old = {**base, "model": {"preset": "paper", "hidden": 0, "dense": None, "shared_dense": -1}}
+    keep = {"preset": "paper", "hidden": None, "dense": None, "shared_dense": None}
+    new = {**base, "model": keep}
+    old = {**base, "model": {**keep, "hidden": 0, "shared_dense": -1}}
     settings = {k: v for k, v in old.items() if k not in ("grid", "seeds")}
     before = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     assert config_hash(new) == before
