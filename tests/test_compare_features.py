@@ -25,7 +25,7 @@ from mtllaws.compare_features import (
 )
 from mtllaws.config_check import check_config
 from mtllaws.law import FAMILIES
-from mtllaws.regress import InsufficientDataError, run_studies
+from mtllaws.regress import InsufficientDataError, law_card, law_cards_markdown, run_studies
 from mtllaws.regress_validate import cv_folds
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,6 +165,11 @@ def test_law_families_are_written_in_the_sets_measure(law_results):
     formula = sets["x2"]["seeds"][0]["family_formula"]
     assert "x2" in formula and "AMI" not in formula
     assert "x2" in sets["x2"]["formula"] and "x1" not in sets["x2"]["formula"]
+    card = law_card([sets["x2"]])
+    assert card["relatedness"]["column"] == "x2" and card["variant"].startswith("law:")
+    assert "- relatedness: `x2` (x2) fills the law families' `AMI` as `x2`" in (
+        law_cards_markdown([sets["x2"]])
+    )
 
 
 def test_delta_r2_is_clearly_negative_for_the_unrelated_feature(law_results, sparse_results):
