@@ -153,3 +153,104 @@ def test_engine_takes_weights_and_maps_like_train_model(data):
     for (name, a), b in zip(ref.model.named_parameters(), got[1].model.parameters(),
                             strict=True):
         torch.testing.assert_close(b, a, rtol=0, atol=1e-5, msg=name)
+
+
+# ----------------------------------------------------------------------------- head sizes
+
+
+def _state(result):
+    return {k: v.detach().clone() for k, v in result.model.state_dict().items()}
+
+
+@pytest.mark.parametrize("schedule", ["joint", "sequential"])
+@pytest.mark.parametrize("n_tasks", [1, 2])
+def test_equal_head_sizes_train_like_one_class_count_bitwise(schedule, n_tasks, data):
+    win, labels, emb = data
+    labels = labels[:, :n_tasks]
+    rows = (labels != MASK).any(axis=1)
+    win, labels = win[rows], labels[rows]
+    tc = TrainConfig(epochs=1, batch_size=16, schedule=schedule)
+    results = []
+    for n_classes in (C, (C,) * n_tasks):
+        cfg = model_config("paper", n_tasks=n_tasks, n_classes=n_classes, emb_dim=D, hidden=8,
+                           dense=(6, 5))
+        results.append(train_model(cfg, tc, win, labels, emb, seed=3))
+    a, b = results
+    assert a.losses == b.losses
+    sa, sb = _state(a), _state(b)
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        assert torch.equal(sa[name], sb[name]), name
+    assert np.array_equal(predict(a.model, win, emb, task=None),
+                          predict(b.model, win, emb, task=None))
+
+
+def _mixed_data(seed: int, n: int = 96):
+    """Three learnable tasks on disjoint rows with 5, 45 and 11 classes."""
+    rng = np.random.default_rng(seed)
+    win = rng.integers(1, V, size=(3 * n, W)).astype(np.int32)
+    labels = np.full((3 * n, 3), MASK, dtype=np.int64)
+    labels[:n, 0] = win[:n, 3] % 5
+    labels[n : 2 * n, 1] = win[n : 2 * n, 3] + 15  # 16..44: the top classes in use
+    labels[2 * n :, 2] = win[2 * n :, 4] % 11
+    return win, labels
+
+
+@pytest.mark.parametrize("schedule", ["joint", "sequential"])
+def test_three_tasks_with_head_sizes_5_45_11_train(schedule, data):
+    emb = data[2]
+    win, labels = _mixed_data(0)
+    cfg = model_config("default", n_tasks=3, n_classes=(5, 45, 11), emb_dim=D, hidden=16,
+                       dense=(24, 16), shared_dense=1)
+    result = train_model(cfg, TrainConfig(epochs=30, batch_size=32, schedule=schedule,
+                                          lr=1e-2), win, labels, emb, seed=0)
+    assert all(np.isfinite(result.losses))
+    assert result.losses[-1] < 0.3 * result.losses[0]
+    pred = predict(result.model, win, emb, task=None)
+    for t, c in enumerate((5, 45, 11)):
+        rows = labels[:, t] != MASK
+        assert pred[:, t].max() < c
+        assert np.array_equal(predict(result.model, win, emb, task=t), pred[:, t])
+        acc = (pred[rows, t] == labels[rows, t]).mean()
+        assert acc > 0.5, (t, acc)  # chance is 1/c
+        # the columns a head lacks never trained: still zero
+        assert not result.model.task_w[-1][t, :, c:].any()
+        assert not result.model.task_b[-1][t, c:].any()
+
+
+def test_a_label_beyond_its_head_size_names_the_task_and_the_fix(data):
+    emb = data[2]
+    win, labels = _mixed_data(1, n=20)
+    cfg = model_config("paper", n_tasks=3, n_classes=(5, 45, 11), emb_dim=D, hidden=8)
+    bad = labels.copy()
+    bad[45, 2] = 11  # a chunk label but chunking has 11 classes
+    with pytest.raises(ValueError, match=r"task 2 \(column 2\).*\[0, n_classes=11\).*"
+                                         r"n_classes\[2\] \(head sizes \[5, 45, 11\]\)"):
+        train_model(cfg, TrainConfig(epochs=1), win, bad, emb, seed=0)
+    bad = labels.copy()
+    bad[0, 0] = 5
+    with pytest.raises(ValueError, match=r"task 0 \(NER\)"):
+        train_models(cfg, TrainConfig(epochs=1), [(win, labels), (win, bad)], emb, seeds=[0, 1])
+    # 44 is a valid POS label (task 1) but not a NER one
+    ok = labels.copy()
+    ok[ok[:, 1] != MASK, 1] = 44
+    train_model(cfg, TrainConfig(epochs=1), win, ok, emb, seed=0)
+
+
+def test_padded_logits_pass_no_gradient_and_no_nan(data):
+    emb = data[2]
+    win, labels = _mixed_data(2, n=16)
+    cfg = model_config("paper", n_tasks=3, n_classes=(5, 45, 11), emb_dim=D, hidden=8)
+    m = MTLNet(cfg, generator=torch.Generator().manual_seed(0))
+    ids = torch.as_tensor(win, dtype=torch.int64).view(1, 3, 16, W)
+    logits = logits_grouped(m.stacked_parameters(), ids, torch.as_tensor(emb), cfg, dedup=True)
+    tgt = torch.as_tensor(labels).view(3, 16, 3).diagonal(dim1=0, dim2=2).T  # (T, G)
+    loss = masked_cross_entropy(logits[0], tgt)
+    assert torch.isfinite(loss).all()
+    loss.sum().backward()
+    for p in m.parameters():
+        assert torch.isfinite(p.grad).all()
+    for t, c in enumerate((5, 45, 11)):
+        assert not m.task_w[-1].grad[t, :, c:].any()
+        assert not m.task_b[-1].grad[t, c:].any()
+        assert m.task_w[-1].grad[t, :, :c].any()

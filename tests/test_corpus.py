@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -297,3 +298,165 @@ def test_real_conll_prepare_and_load(conll_dir, tmp_path):
     assert load < 2, f"load_prepared took {load:.2f} s"
     meta = json.loads((tmp_path / "conll" / "meta.json").read_text())
     assert meta["vocab_size"] == len(p.vocab)
+
+
+# --------------------------------------------------------------------------- auxiliary columns
+
+_TRAIN = ("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n"
+          "call NN I-NP O\n. . O O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\n"
+          "BRUSSELS NNP B-NP B-LOC\n1996-08-22 CD I-NP O\n")
+_DEV = "The DT B-NP O\nEuropean NNP I-NP B-ORG\nCommission NNP I-NP I-ORG\nsaid VBD B-VP O\n"
+_TEST = "Germany NNP B-NP B-LOC\nwill MD B-VP O\nPeter NNP B-NP B-PER\n"
+
+
+def _small_corpus(d):
+    d.mkdir(exist_ok=True)
+    for name, text in (("train.txt", _TRAIN), ("valid.txt", _DEV), ("test.txt", _TEST)):
+        _write(d / name, text)
+    return d
+
+
+def _digests(cache):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+            for p in sorted(cache.iterdir())}
+
+
+#: sha256 (first 16 hex digits) of every file of the default cache (k=1) of the corpus
+#: above, written by the code before auxiliary columns existed (main at 9458651).
+_DEFAULT_CACHE = {
+    "dev_sentence_lengths.npy": "060d6c3223cfe286", "dev_windows.npy": "0d1fde80257e8168",
+    "dev_y.npy": "2f85da1d22291f0c", "gold.json": "d09baf85d49cafc4",
+    "meta.json": "d9d6fa6b51c15824", "test_sentence_lengths.npy": "5bd6c697aa9beab2",
+    "test_windows.npy": "b55886730422b4e0", "test_y.npy": "238e0465c83bcb22",
+    "train_sentence_lengths.npy": "c8cf7bd3d707de11", "train_windows.npy": "55b0d02a16ab8f75",
+    "train_y.npy": "3cce1a878a6de629", "vocab.json": "c4bbccdc2af039e4",
+}
+
+
+def test_default_cache_is_unchanged_by_auxiliary_columns(tmp_path):
+    d = _small_corpus(tmp_path / "c")
+    p = prepare_corpus(d, tmp_path / "cache", k=1)
+    assert _digests(tmp_path / "cache") == _DEFAULT_CACHE
+    assert p.aux_names == () and load_prepared(tmp_path / "cache").aux_names == ()
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert "aux" not in meta and "aux_columns" not in meta["settings"]
+
+
+def test_pos_labels_are_read_from_column_2(tmp_path):
+    d = _small_corpus(tmp_path / "c")
+    p = prepare_corpus(d, tmp_path / "cache", k=1, aux_columns={"pos": 1})
+    pos = [line.split()[1] for line in _TRAIN.splitlines()
+           if line and not line.startswith("-DOCSTART-")]
+    names = p.aux_label_names("pos")
+    assert names == [".", "CD", "JJ", "NN", "NNP", "VBZ"] == sorted(set(pos))
+    ids = p.aux_labels("pos", "train")
+    assert ids.dtype == np.int64 and ids.shape == p.train_y.shape
+    assert [names[i] for i in ids] == pos
+    # dev: DT and VBD are not training tags (MASK), NNP is
+    assert p.aux_labels("pos", "dev").tolist() == [-1, 4, 4, -1]
+    q = load_prepared(tmp_path / "cache")
+    assert q.aux_names == ("pos",) and q.aux_label_names("pos") == names
+    assert q.aux_specs == {"pos": corpus.AuxColumn(1, "tag")}
+    for split in corpus.SPLITS:
+        np.testing.assert_array_equal(q.aux_labels("pos", split), p.aux_labels("pos", split))
+    assert (tmp_path / "cache" / "train_aux_pos.npy").is_file()
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    assert meta["aux"]["pos"]["unseen"] == {"train": 0, "dev": 2, "test": 1}
+    assert meta["settings"]["aux_columns"] == {"pos": {"column": 1, "scheme": "tag"}}
+    # the NER labels, windows and vocabulary are those of the default build
+    plain = prepare_corpus(d, tmp_path / "plain", k=1)
+    np.testing.assert_array_equal(plain.train_y, p.train_y)
+    np.testing.assert_array_equal(plain.dev_windows, p.dev_windows)
+    assert plain.vocab == p.vocab
+
+
+def test_chunk_presets_io_and_iob(tmp_path):
+    d = _small_corpus(tmp_path / "c")
+    p = prepare_corpus(d, tmp_path / "cache", k=1, aux_columns=["chunk", "chunk_iob"])
+    assert p.aux_label_names("chunk") == ["O", "NP", "VP"]
+    assert p.aux_label_names("chunk_iob") == ["O", "B-NP", "B-VP", "I-NP"]
+    io = [p.aux_label_names("chunk")[i] for i in p.aux_labels("chunk")]
+    assert io == ["NP", "VP", "NP", "NP", "O", "NP", "NP", "NP", "NP"]
+    iob = [p.aux_label_names("chunk_iob")[i] for i in p.aux_labels("chunk_iob")]
+    assert iob == ["B-NP", "B-VP", "B-NP", "I-NP", "O", "B-NP", "I-NP", "B-NP", "I-NP"]
+    # {"chunk": 2}: a bare index keeps the preset's scheme; other names read raw tags
+    assert corpus.aux_column_specs({"chunk": 2, "mine": 2}) == {
+        "chunk": corpus.AuxColumn(2, "io"), "mine": corpus.AuxColumn(2, "tag")}
+
+
+def test_iob1_auxiliary_column_becomes_iob2(tmp_path):
+    d = tmp_path / "c"
+    d.mkdir()
+    for name in ("train.txt", "valid.txt", "test.txt"):
+        _write(d / name, "a I-NP O\nb I-NP O\nc B-NP O\nd I-VP O\n")
+    p = prepare_corpus(d, tmp_path / "cache", aux_columns={"c": (1, "iob")})
+    names = p.aux_label_names("c")
+    assert [names[i] for i in p.aux_labels("c")] == ["B-NP", "I-NP", "B-NP", "B-VP"]
+
+
+def test_cache_key_holds_the_auxiliary_columns(tmp_path):
+    d = _small_corpus(tmp_path / "c")
+    cache = tmp_path / "cache"
+    prepare_corpus(d, cache, k=1)
+    with pytest.raises(ValueError, match=r"'pos' are not in this corpus cache.*aux_columns="):
+        load_prepared(cache).aux_labels("pos")
+    p = prepare_corpus(d, cache, k=1, aux_columns=["pos"])  # not reused: rebuilt
+    assert p.aux_names == ("pos",) and load_prepared(cache).aux_names == ("pos",)
+    stamp = (cache / "meta.json").stat().st_mtime_ns
+    prepare_corpus(d, cache, k=1, aux_columns={"pos": 1})  # the same columns: reused
+    assert (cache / "meta.json").stat().st_mtime_ns == stamp
+    p = prepare_corpus(d, cache, k=1, aux_columns=["chunk"])  # other columns: rebuilt
+    assert load_prepared(cache).aux_names == ("chunk",)
+    assert not (cache / "train_aux_pos.npy").exists()  # no stale column left behind
+    with pytest.raises(ValueError, match=r"it has \['chunk'\]"):
+        p.aux_labels("pos")
+    prepare_corpus(d, cache, k=1)  # back to none: the default cache, byte for byte
+    assert _digests(cache) == _DEFAULT_CACHE
+
+
+@pytest.mark.parametrize(
+    ("aux", "match"),
+    [
+        (["postag"], r"\['postag'\] are not preset names"),
+        ({"Pos": 1}, "lower-case identifier"),
+        ({"pos": "1"}, "must be an integer index"),
+        ({"pos": (1, "bio")}, "scheme 'bio' is not one of"),
+        ({"pos": {"col": 1}}, "give {'column'"),
+    ],
+)
+def test_bad_auxiliary_column_specs_name_the_entry(tmp_path, aux, match):
+    d = _small_corpus(tmp_path / "c")
+    with pytest.raises(ValueError, match=match):
+        prepare_corpus(d, tmp_path / "cache", aux_columns=aux)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_auxiliary_column_errors_name_file_and_line(tmp_path):
+    d = _small_corpus(tmp_path / "c")
+    with pytest.raises(ValueError, match=r"train\.txt:3: auxiliary column 4 \(0-based\) is "
+                                         r"outside the 4 columns.*0\.\.3"):
+        prepare_corpus(d, tmp_path / "cache", aux_columns={"x": 4})
+    with pytest.raises(ValueError, match=r"train\.txt:3: auxiliary column 'x' has tag 'NNP'"):
+        prepare_corpus(d, tmp_path / "cache", aux_columns={"x": (1, "io")})
+    assert not (tmp_path / "cache" / "meta.json").exists()
+
+
+@pytest.mark.realdata
+def test_real_auxiliary_tasks_ami_to_ner(conll_dir, tmp_path):
+    """POS and chunk labels of the training split, and their AMI to NER's IO labels."""
+    from sklearn.metrics import adjusted_mutual_info_score
+
+    from mtllaws.relatedness import ami
+
+    p = prepare_corpus(conll_dir, tmp_path / "conll", aux_columns=["pos", "chunk",
+                                                                   "chunk_iob"])
+    expected = {"pos": (45, 0.172), "chunk": (11, 0.078), "chunk_iob": (20, 0.067)}
+    for name, (size, value) in expected.items():
+        y = p.aux_labels(name, "train")
+        assert len(p.aux_label_names(name)) == size and y.min() >= 0
+        ours = ami(y, p.train_y)
+        assert ours == pytest.approx(adjusted_mutual_info_score(p.train_y, y), abs=1e-9)
+        assert ours == pytest.approx(value, abs=0.005), name
+    assert "NNP" in p.aux_label_names("pos")
+    meta = json.loads((tmp_path / "conll" / "meta.json").read_text())
+    assert meta["aux"]["chunk_iob"]["unseen"] == {"train": 0, "dev": 2, "test": 0}  # I-PRT

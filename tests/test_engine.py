@@ -65,3 +65,32 @@ def test_non_finite_loss_names_point(table):
         train_models(cfg, TrainConfig(epochs=2, batch_size=16, lr=1e30), [_data(0), _data(1)],
                      table, seeds=[0, 1], points=["p0", "p1"])
     assert not np.isfinite(info.value.loss)
+
+
+def _mixed(seed: int, n: int = 40, heads=(5, 45, 11), vocab: int = 50):
+    """Three tasks on disjoint rows, task t drawing labels from its own head size."""
+    rng = np.random.default_rng(seed)
+    windows = rng.integers(0, vocab, size=(len(heads) * n, 7)).astype(np.int32)
+    labels = np.full((len(heads) * n, len(heads)), MASK, dtype=np.int64)
+    for t, c in enumerate(heads):
+        labels[t * n : (t + 1) * n, t] = rng.integers(0, c, size=n)
+    return windows, labels
+
+
+@pytest.mark.parametrize("preset", ["paper", "default"])
+@pytest.mark.parametrize("schedule", ["joint", "sequential"])
+def test_mixed_head_sizes_equal_train_model(preset, schedule, table):
+    cfg = model_config(preset, n_tasks=3, n_classes=(5, 45, 11), **SMALL)
+    tc = TrainConfig(epochs=2, batch_size=16, schedule=schedule)
+    data = [_mixed(k) for k in range(3)]
+    seeds = [7, 8, 7]
+    got = train_models(cfg, tc, data, table, seeds=seeds)
+    for (w, y), seed, res in zip(data, seeds, got, strict=True):
+        ref = train_model(cfg, tc, w, y, table, seed=seed)
+        np.testing.assert_allclose(res.losses, ref.losses, rtol=0, atol=1e-5)
+        for (name, a), b in zip(ref.model.named_parameters(), res.model.parameters(),
+                                strict=True):
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-5, msg=name)
+        assert res.model.config.class_counts == (5, 45, 11)
+        assert not res.model.task_w[-1][0, :, 5:].any()  # NER's missing columns stay zero
+    assert not torch.equal(got[0].model.lstm_w_ih, got[1].model.lstm_w_ih)

@@ -187,6 +187,24 @@ def test_packs_group_seeds_and_levels():
     assert pack_id(ami_point, levels=True) == "T2_n10_amiall_s4"
 
 
+def test_config_hash_keeps_the_pre_null_spelling_of_keep_the_preset():
+    # results computed before null became the one "keep the preset" marker
+    # (hidden: 0, shared_dense: -1) keep their hash; an explicit width changes it
+    import hashlib
+    import json
+
+    from mtllaws.grid import config_hash
+
+    base = {"train": {"epochs": 3}, "grid": [{"n_tasks": [1]}], "seeds": [0]}
+    keep = {"preset": "paper", "hidden": None, "dense": None, "shared_dense": None}
+    new = {**base, "model": keep}
+    old = {**base, "model": {**keep, "hidden": 0, "shared_dense": -1}}
+    settings = {k: v for k, v in old.items() if k not in ("grid", "seeds")}
+    before = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    assert config_hash(new) == before
+    wider = {**new, "model": {**new["model"], "hidden": 300}}
+    assert config_hash(wider) != before
+
 def test_rotation_axis_ids_and_hash():
     grid = [{"n_tasks": [1, 2], "n_tokens_per_task": [100], "alpha": [0.9]}]
     rotated = [{**grid[0], "rotation": [0, 90, 22.5]}]

@@ -316,3 +316,64 @@ def test_prefix_sharing_inference_equals_the_id_path(readout):
     assert len(torch.unique(ids[:, :2], dim=0)) < len(ids)  # sharing did happen
     with pytest.raises(ValueError, match="readout"):
         lstm_readout_prefixes(ids, table, m.lstm_w_ih, m.lstm_w_hh, m.lstm_bias, readout="x")
+
+
+# ----------------------------------------------------------------------------- head sizes
+
+HEADS = (5, 45, 11)  # NER, POS, chunking (IO) on CoNLL-2003
+
+
+@pytest.mark.parametrize("layers", sorted(LAYERS))
+def test_per_task_head_sizes_give_shapes_per_head(layers):
+    m = tiny("paper", n_classes=HEADS, layers=layers)
+    assert m.config.class_counts == HEADS and m.config.max_classes == 45
+    assert m.task_w[-1].shape[-1] == 45 and m.task_b[-1].shape == (3, 45)
+    x = windows(4)
+    z = m.encode(x)
+    every = m(x)
+    assert every.shape == (4, 3, 45)
+    grouped = m.forward_grouped(x.repeat(3, 1, 1))
+    assert grouped.shape == (3, 4, 45)
+    for t, c in enumerate(HEADS):
+        one = m.heads(z, task=t)
+        assert one.shape == (4, c)
+        assert torch.isfinite(one).all()
+        assert torch.isfinite(every[:, t, :c]).all()
+        assert torch.isneginf(every[:, t, c:]).all()  # the columns this head lacks
+        assert torch.isneginf(grouped[t, :, c:]).all()
+        torch.testing.assert_close(one, every[:, t, :c])
+        torch.testing.assert_close(grouped[t], every[:, t])
+        # the padded columns of the stored output layer are zero from the start
+        assert not m.task_w[-1][t, :, c:].any() and not m.task_b[-1][t, c:].any()
+        assert m.task_w[-1][t, :, :c].abs().min() > 0
+
+
+def test_one_int_and_equal_head_sizes_give_the_same_model_bitwise():
+    x = windows(6)
+    for n_tasks in (1, 2):
+        a = tiny(n_tasks=n_tasks, n_classes=5)
+        b = tiny(n_tasks=n_tasks, n_classes=(5,) * n_tasks)
+        assert not b.config.padded_heads
+        for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+            assert torch.equal(pa, pb), name
+        assert torch.equal(a(x), b(x))
+        assert torch.equal(a.forward_grouped(x), b.forward_grouped(x))
+        for t in range(n_tasks):
+            assert torch.equal(a.heads(a.encode(x), task=t), b.heads(b.encode(x), task=t))
+
+
+def test_head_sizes_are_checked_and_round_trip():
+    cfg = model_config("paper", n_tasks=3, n_classes=[5, 45, 11], emb_dim=D, hidden=H)
+    assert cfg.n_classes == HEADS  # a list is stored as a tuple
+    d = cfg.to_dict()
+    assert d["n_classes"] == [5, 45, 11]
+    assert ModelConfig(**d) == cfg
+    assert model_config("paper", n_tasks=2, n_classes=5).to_dict()["n_classes"] == 5
+    with pytest.raises(ValueError, match=r"2 head sizes for n_tasks=3.*one per task"):
+        model_config("paper", n_tasks=3, n_classes=(5, 45))
+    with pytest.raises(ValueError, match="every head size must be an integer >= 2"):
+        model_config("paper", n_tasks=2, n_classes=(5, 1))
+    with pytest.raises(ValueError, match="every head size"):
+        model_config("paper", n_tasks=2, n_classes=(5, 4.0))
+    with pytest.raises(ValueError, match="n_classes=True"):
+        model_config("paper", n_tasks=2, n_classes=True)

@@ -384,3 +384,35 @@ def test_checkpoint_paths_may_be_strings(data, tmp_path):
     ckpt = str(Path(tmp_path) / "sub" / "ckpt.pt")
     train_model(mcfg(), tcfg(epochs=1, checkpoint_every=1), *data, seed=0, checkpoint_path=ckpt)
     assert Path(ckpt).exists()
+
+
+# ----------------------------------------------------------------------------- head sizes
+
+
+def test_mixed_head_sizes_checkpoint_resume_and_refusal(data, tmp_path):
+    """A model with head sizes (3, 7) checkpoints and resumes bitwise; its config round-trips."""
+    win, labels, emb = data
+    labels = labels.copy()
+    rows = labels[:, 1] != MASK
+    labels[rows, 1] = win[rows, 2] % 7
+    cfg = mcfg(n_classes=(C, 7))
+    full = train_model(cfg, tcfg(epochs=3), win, labels, emb, seed=3)
+    ckpt = tmp_path / "run.pt"
+    first = train_model(cfg, tcfg(epochs=2, checkpoint_every=1), win, labels, emb, seed=3,
+                        checkpoint_path=ckpt)
+    assert first.resumed_epoch == 0
+    state = torch.load(ckpt, weights_only=True)
+    assert state["fingerprint"]["model"]["n_classes"] == [C, 7]
+    rebuilt = MTLNet(type(cfg)(**state["fingerprint"]["model"]))
+    rebuilt.load_state_dict(state["model"])
+    assert rebuilt.config == cfg
+    resumed = train_model(cfg, tcfg(epochs=3, checkpoint_every=1), win, labels, emb, seed=3,
+                          checkpoint_path=ckpt)
+    assert resumed.resumed_epoch == 2
+    assert_same_weights(full, resumed)
+    assert resumed.losses == full.losses
+    with pytest.raises(ValueError, match="different run"):  # same data, other head sizes
+        train_model(mcfg(n_classes=(C, 8)), tcfg(epochs=3, checkpoint_every=1), win, labels,
+                    emb, seed=3, checkpoint_path=ckpt)
+    pred = predict(full.model, win, emb, task=None)
+    assert pred[:, 0].max() < C and pred[:, 1].max() < 7

@@ -14,6 +14,8 @@ on a CSV or Parquet table::
         --engine sparse --seeds 0,1,2 --out f_all.json --plot f_all
     mtllaws regress summary.parquet --studies paper_balanced --engine gplearn \\
         --out-dir results/regress --markdown table.md --latex table.tex
+    mtllaws regress summary.parquet --features n,T --measures ami,model_sim,cov_rv \\
+        --engine law --out-dir results/compare   # a compare_features study: the ΔR² table
 
 ``mtllaws effects`` prints an experiment's measured effects (:mod:`mtllaws.effects`)::
 
@@ -170,6 +172,13 @@ def _configure_regress(p: argparse.ArgumentParser) -> None:
     )
     what.add_argument("--name", help="study name (default f_<features>)")
     what.add_argument(
+        "--measures",
+        help="a compare_features study: comma-separated relatedness measures (aliases or "
+        "columns), each added to --features in turn, fitted on the same configurations and "
+        "folds; prints the ΔR² table against the first (and writes compare_features.md/.json "
+        "into --out-dir)",
+    )
+    what.add_argument(
         "--studies",
         metavar="FILE|paper_balanced",
         help="YAML/JSON file with a list of studies, or a workflow config with --experiment; "
@@ -315,9 +324,10 @@ def _run_regress(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
     )
     if args.studies:
-        if args.fixed or args.name or args.extrapolate:
+        if args.fixed or args.name or args.extrapolate or args.measures:
             raise ValueError(
-                "--fixed, --name and --extrapolate describe one study; put them in --studies"
+                "--fixed, --name, --extrapolate and --measures describe one study; put them "
+                "in --studies"
             )
         results = run_studies(
             table,
@@ -330,6 +340,24 @@ def _run_regress(args: argparse.Namespace) -> int:
             write_json(results, args.out)
         if args.plot:
             raise ValueError("--plot names one plot; with --studies use --out-dir")
+    elif args.measures:
+        spec = {
+            "features": _comma_list(args.features),
+            "fixed": fixed,
+            "kind": "compare_features",
+            "measures": _comma_list(args.measures),
+        }
+        if extrapolate:
+            spec["extrapolate"] = extrapolate
+        if args.name:
+            spec["name"] = args.name
+        if args.plot:
+            raise ValueError("--plot names one plot; with --measures use --out-dir")
+        results = run_studies(
+            table, [spec], out_dir=args.out_dir, min_rows=args.min_rows, **options
+        )
+        if args.out:
+            write_json(results, args.out)
     else:
         spec = {"features": _comma_list(args.features), "fixed": fixed}
         if extrapolate:
@@ -349,7 +377,24 @@ def _run_regress(args: argparse.Namespace) -> int:
     cards = law_cards_markdown(results)
     if cards:
         sys.stdout.write("\n" + cards)
+    if any(r.get("compare") for r in results):
+        _write_compare_features(results, args.out_dir)
     return 0
+
+
+def _write_compare_features(results: list[dict], out_dir) -> None:
+    """Print the ΔR² table; with ``out_dir`` also write it there (Markdown and JSON)."""
+    from mtllaws.compare_features import delta_r2_markdown, write_delta_r2
+    from mtllaws.paths import EXPERIMENT_FILES
+
+    paths = {"markdown": None, "json_path": None}
+    if out_dir:
+        paths = {
+            "markdown": Path(out_dir, Path(EXPERIMENT_FILES["compare_features_md"]).name),
+            "json_path": Path(out_dir, Path(EXPERIMENT_FILES["compare_features_json"]).name),
+        }
+    document = write_delta_r2(results, **paths)
+    sys.stdout.write("\n" + delta_r2_markdown(document))
 
 
 register(

@@ -258,6 +258,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
     probe = pd.DataFrame(columns=sorted(columns))
     for i, study in enumerate(exp.get("studies") or []):
         where = f"experiments.{name}.studies[{i}] ({study.get('name')!r})"
+        _check_compared_measures(where, study, probe, columns)
         for key in [*study.get("features", []), *(study.get("fixed") or {})]:
             if per_type.match(str(key)):
                 continue
@@ -304,6 +305,30 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
                 )
             mask &= hit
             chosen.append(f"{column}={value!r}")
+
+
+def _check_compared_measures(where: str, study: Mapping, probe, columns) -> None:
+    """A study's ``kind`` and ``measures``: compared measures are distinct summary columns."""
+    from mtllaws.compare_features import check_kind
+    from mtllaws.regress import aliases, resolve_column
+
+    measures = check_kind(dict(study), where)["measures"]
+    resolved = {}
+    for measure in measures:
+        try:
+            column = resolve_column(probe, measure)
+        except ValueError:
+            raise ValueError(
+                f"{where}: measures names {measure!r}, which is not a column of the summary "
+                f"table; use a measure the experiment records (aliases: {', '.join(aliases())}) "
+                f"or one of {sorted(columns)}"
+            ) from None
+        if column in resolved:
+            raise ValueError(
+                f"{where}: measures {resolved[column]!r} and {measure!r} are both the column "
+                f"{column!r}; compare different measures"
+            )
+        resolved[column] = measure
 
 
 def check_config(config: Mapping, *, root: str | os.PathLike = ".") -> dict[str, dict]:

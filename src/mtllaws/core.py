@@ -18,6 +18,12 @@ with no labelled row in the batch contributes 0). A step's loss is the **sum** o
 task losses it contains (:func:`combine_task_losses`; fixed per-task weights can
 replace the plain sum under ``joint``). Missing labels are never guessed.
 
+Tasks may have their own head sizes (``ModelConfig.n_classes`` one per task, e.g. NER 5,
+POS 45): task ``t``'s labels must lie in ``[0, c_t)`` (:func:`check_inputs` names the task
+otherwise), its softmax runs over its own ``c_t`` classes (the joint step's logits are
+``-inf`` in the columns a smaller head lacks, :func:`mtllaws.models.padded_class_mask`;
+a sequential step computes task ``t``'s ``c_t`` columns only).
+
 Schedules
 ---------
 Task ``t``'s rows are those with ``labels[:, t] != MASK``; ``N_t`` is their number.
@@ -237,6 +243,8 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
     Parameters
     ----------
     logits : Tensor, shape (T, G, c)
+        With head sizes that differ, ``c = c_max`` and a smaller head's missing columns
+        hold ``-inf`` (they take no probability and pass no gradient).
     targets : Tensor, shape (T, G), int64
         Class ids, ``MASK`` where the row is not labelled for that task.
 
@@ -326,6 +334,26 @@ class Adam:
 def check_inputs(
     model_cfg: ModelConfig, windows: np.ndarray, labels: np.ndarray, embeddings: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check one model's training data against its architecture; return it as arrays.
+
+    Parameters
+    ----------
+    model_cfg : ModelConfig
+    windows : array, shape (N, W), int
+    labels : array, shape (N, T) or (N,), int
+        Task ``t``'s column in ``[0, c_t)`` (``model_cfg.class_counts``) or ``MASK``.
+    embeddings : array, shape (V, D), float
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(windows, labels (N, T), embeddings)``.
+
+    Raises
+    ------
+    ValueError
+        Naming the input and the fix (a task's label beyond its head size names the task).
+    """
     windows = np.asarray(windows)
     labels = np.asarray(labels)
     embeddings = np.asarray(embeddings)
@@ -355,11 +383,19 @@ def check_inputs(
             f"labels have {labels.shape[1]} task columns but ModelConfig.n_tasks="
             f"{model_cfg.n_tasks}: set n_tasks to the number of label columns"
         )
-    if labels.size and (labels.min() < MASK or labels.max() >= model_cfg.n_classes):
-        raise ValueError(
-            f"labels must lie in [0, n_classes={model_cfg.n_classes}) or be MASK={MASK}; "
-            f"found values in [{labels.min()}, {labels.max()}]: fix the labels or n_classes"
-        )
+    if labels.size:
+        counts = model_cfg.class_counts
+        low, high = labels.min(axis=0), labels.max(axis=0)
+        for t, c in enumerate(counts):
+            if low[t] < MASK or high[t] >= c:
+                what = "task 0 (NER)" if t == 0 else f"task {t}"
+                fix = ("fix the labels or n_classes" if isinstance(model_cfg.n_classes, int)
+                       else f"fix the labels or n_classes[{t}] (head sizes {list(counts)})")
+                raise ValueError(
+                    f"labels of {what} (column {t}) must lie in [0, n_classes={c}) or be "
+                    f"MASK={MASK}; found values in [{low[t]}, {high[t]}]: {fix}; every task "
+                    "may have its own head size, e.g. ModelConfig(n_classes=(5, 45))"
+                )
     empty = [t for t in range(labels.shape[1]) if not (labels[:, t] != MASK).any()]
     if empty:
         raise ValueError(f"labels: task column(s) {empty} label no row; every task needs data")

@@ -48,6 +48,18 @@ Cache
 cache directory. Every file is written atomically (:mod:`mtllaws.atomic`);
 ``meta.json`` is removed first and written last, so a killed job leaves a cache
 that :func:`load_prepared` rejects rather than a half cache that loads.
+
+Auxiliary label columns
+-----------------------
+The other tag columns of a file can be cached as real auxiliary tasks:
+``prepare_corpus(..., aux_columns=["pos", "chunk"])`` (presets :data:`AUX_PRESETS` for
+CoNLL-2003: POS = column 1, 45 tags; chunk = column 2 in IO form, 11 labels; chunk_iob
+= column 2 in IOB2 form, 20 tags) or ``aux_columns={"mine": 2}`` (0-based indices into a
+token line, 0 = the word). Each column is written as ``{split}_aux_<name>.npy`` (int64
+ids) with its label list in ``meta.json`` (``aux``), and read back with
+:meth:`PreparedCorpus.aux_labels` / :meth:`PreparedCorpus.aux_label_names`. The columns
+are part of the cache settings; without them ``meta.json`` and every file are what they
+were before auxiliary columns existed, so older caches stay valid.
 """
 
 from __future__ import annotations
@@ -55,8 +67,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -69,14 +81,20 @@ __all__ = [
     "UNK",
     "PAD_ID",
     "UNK_ID",
+    "MASK",
     "CONLL_TYPES",
     "SPLITS",
+    "AUX_PRESETS",
+    "AUX_SCHEMES",
+    "AuxColumn",
     "Sentence",
     "PreparedCorpus",
     "read_conll",
     "to_iob2",
     "to_io",
     "io_label_set",
+    "aux_column_specs",
+    "aux_label_set",
     "build_vocab",
     "build_windows",
     "prepare_corpus",
@@ -93,6 +111,8 @@ SPLITS = ("train", "dev", "test")
 _DEV_NAMES = ("valid.txt", "dev.txt")
 _FORMAT_VERSION = 1
 _META = "meta.json"
+#: Label id of a dev/test token whose auxiliary tag the training split lacks.
+MASK = -1
 
 
 class Sentence(NamedTuple):
@@ -123,8 +143,14 @@ def _decode_line(raw: bytes, path: Path, lineno: int) -> str:
     return text[1:] if lineno == 1 and text.startswith("\ufeff") else text
 
 
-def _read(path: Path, tag_column: int, min_columns: int) -> tuple[list[Sentence], list[list[int]]]:
-    """Parse a CoNLL file; also return the 1-based line number of every token."""
+def _read(
+    path: Path, tag_column: int, min_columns: int, extra_columns: Sequence[int] = ()
+) -> tuple[list[Sentence], list[list[int]], list[list[list[str]]]]:
+    """Parse a CoNLL file; also return every token's 1-based line number and extra columns.
+
+    The third result holds, for each index of ``extra_columns``, that column's strings
+    per sentence (empty when ``extra_columns`` is).
+    """
     path = Path(path)
     if min_columns < 2:
         raise ValueError(f"min_columns must be >= 2 (word and tag), got {min_columns}")
@@ -132,18 +158,23 @@ def _read(path: Path, tag_column: int, min_columns: int) -> tuple[list[Sentence]
         raise ValueError(f"{path}: CoNLL file not found; check the corpus directory")
     sentences: list[Sentence] = []
     line_numbers: list[list[int]] = []
+    extras: list[list[list[str]]] = [[] for _ in extra_columns]
     words: list[str] = []
     tags: list[str] = []
     lines: list[int] = []
+    columns: list[list[str]] = [[] for _ in extra_columns]
     n_columns = 0
     first_line = 0
 
     def flush() -> None:
-        nonlocal words, tags, lines
+        nonlocal words, tags, lines, columns
         if words:
             sentences.append(Sentence(words, tags))
             line_numbers.append(lines)
+            for found, column in zip(extras, columns, strict=True):
+                found.append(column)
             words, tags, lines = [], [], []
+            columns = [[] for _ in extra_columns]
 
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
@@ -170,6 +201,13 @@ def _read(path: Path, tag_column: int, min_columns: int) -> tuple[list[Sentence]
                         f"{path}:{lineno}: tag_column={tag_column} is outside the "
                         f"{n_columns} columns of this file; pass a valid tag_column"
                     )
+                for index in extra_columns:
+                    if not -n_columns <= index < n_columns:
+                        raise ValueError(
+                            f"{path}:{lineno}: auxiliary column {index} (0-based) is outside "
+                            f"the {n_columns} columns of this file; pass aux_columns with "
+                            f"indices in 0..{n_columns - 1} (0 is the word)"
+                        )
             elif len(parts) != n_columns:
                 raise ValueError(
                     f"{path}:{lineno}: found {len(parts)} column(s) but line {first_line} "
@@ -187,10 +225,12 @@ def _read(path: Path, tag_column: int, min_columns: int) -> tuple[list[Sentence]
             words.append(parts[0])
             tags.append(tag)
             lines.append(lineno)
+            for column, index in zip(columns, extra_columns, strict=True):
+                column.append(parts[index])
     flush()
     if not sentences:
         raise ValueError(f"{path}: no tokens found (empty file?); expected CoNLL column lines")
-    return sentences, line_numbers
+    return sentences, line_numbers, extras
 
 
 def read_conll(
@@ -290,6 +330,141 @@ def io_label_set(types: Iterable[str]) -> list[str]:
     """
     seen = set(types) - {"O"}
     return ["O", *[t for t in CONLL_TYPES if t in seen], *sorted(seen - set(CONLL_TYPES))]
+
+
+# --------------------------------------------------------------------------- auxiliary columns
+
+#: How an auxiliary column's strings become labels: ``"tag"`` every distinct string is a
+#: label (POS); ``"io"`` IOB tags with ``B-``/``I-`` stripped (like NER's IO labels);
+#: ``"iob"`` IOB tags in IOB2 form (:func:`to_iob2`).
+AUX_SCHEMES = ("tag", "io", "iob")
+_AUX_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class AuxColumn(NamedTuple):
+    """One auxiliary label column of a CoNLL file.
+
+    Attributes
+    ----------
+    column : int
+        0-based index into a token line's columns (0 = the word; negative counts from
+        the end). CoNLL-2003 lines are ``word POS chunk NER``: POS is 1, chunk 2, NER 3.
+    scheme : str
+        One of :data:`AUX_SCHEMES`.
+    """
+
+    column: int
+    scheme: str = "tag"
+
+
+#: Auxiliary columns known by name, for CoNLL-2003 files (``word POS chunk NER``): ``pos``
+#: (45 tags), ``chunk`` (chunk tags in IO form, 11 labels with ``O``) and ``chunk_iob``
+#: (the 20 IOB2 chunk tags).
+AUX_PRESETS: dict[str, AuxColumn] = {
+    "pos": AuxColumn(1, "tag"),
+    "chunk": AuxColumn(2, "io"),
+    "chunk_iob": AuxColumn(2, "iob"),
+}
+
+
+def aux_column_specs(aux_columns) -> dict[str, AuxColumn]:
+    """Normalise the ``aux_columns`` argument of :func:`prepare_corpus`.
+
+    Parameters
+    ----------
+    aux_columns : None, str, sequence of str, or mapping
+        ``None`` (none); preset names of :data:`AUX_PRESETS` (``"pos"``, ``["pos",
+        "chunk"]``); or a mapping from a name (lower-case identifier, used in file names)
+        to a 0-based column index, a ``(column, scheme)`` pair, an :class:`AuxColumn` or a
+        dict ``{"column": ..., "scheme": ...}``. A bare index takes the preset's scheme
+        when the name is a preset (``{"pos": 1, "chunk": 2}``: POS tags, chunks in IO
+        form) and ``"tag"`` otherwise.
+
+    Returns
+    -------
+    dict of str to AuxColumn
+        In the given order.
+
+    Raises
+    ------
+    ValueError
+        Naming the bad entry and the fix.
+    """
+    if aux_columns is None:
+        return {}
+    if isinstance(aux_columns, str):
+        aux_columns = [aux_columns]
+    if not isinstance(aux_columns, Mapping):
+        items = list(aux_columns)
+        unknown = [name for name in items if name not in AUX_PRESETS]
+        if unknown:
+            raise ValueError(
+                f"aux_columns: {unknown} are not preset names ({sorted(AUX_PRESETS)}); give "
+                "other columns by index, e.g. aux_columns={'pos': 1} (0-based, 0 = the word)"
+            )
+        aux_columns = {name: AUX_PRESETS[name] for name in items}
+    specs: dict[str, AuxColumn] = {}
+    for name, value in aux_columns.items():
+        if not isinstance(name, str) or not _AUX_NAME.fullmatch(name):
+            raise ValueError(
+                f"aux_columns: name {name!r} must be a lower-case identifier (letters, digits, "
+                "_; it names the cache files), e.g. 'pos'"
+            )
+        preset = AUX_PRESETS.get(name)
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"column", "scheme"})
+            if unknown or "column" not in value:
+                raise ValueError(
+                    f"aux_columns[{name!r}]={dict(value)!r}: give {{'column': <index>, "
+                    "'scheme': <scheme>}"
+                )
+            value = (value["column"], value.get("scheme", preset.scheme if preset else "tag"))
+        elif not isinstance(value, tuple | list):
+            value = (value, preset.scheme if preset else "tag")
+        if len(value) != 2:
+            raise ValueError(f"aux_columns[{name!r}]={value!r}: give a column or (column, scheme)")
+        column, scheme = value
+        if isinstance(column, bool) or not isinstance(column, int | np.integer):
+            raise ValueError(
+                f"aux_columns[{name!r}]: column {column!r} must be an integer index (0-based, "
+                "0 = the word; CoNLL-2003: POS 1, chunk 2, NER 3)"
+            )
+        if scheme not in AUX_SCHEMES:
+            raise ValueError(
+                f"aux_columns[{name!r}]: scheme {scheme!r} is not one of {AUX_SCHEMES}"
+            )
+        specs[name] = AuxColumn(int(column), scheme)
+    return specs
+
+
+def _aux_tags(tags: list[str], scheme: str, path: Path, lines: list[int], name: str) -> list[str]:
+    """One sentence's auxiliary column in its scheme; IOB errors name ``file:line``."""
+    if scheme == "tag":
+        return tags
+    for tag, lineno in zip(tags, lines, strict=True):
+        if tag != "O" and not (len(tag) > 2 and tag[1] == "-" and tag[0] in "BI"):
+            raise ValueError(
+                f"{path}:{lineno}: auxiliary column {name!r} has tag {tag!r}, not 'O', "
+                f"'B-TYPE' or 'I-TYPE' as scheme {scheme!r} needs; use scheme 'tag' for "
+                "other tag sets"
+            )
+    return to_io(tags) if scheme == "io" else to_iob2(tags)
+
+
+def aux_label_set(tags: Iterable[str]) -> list[str]:
+    """Order an auxiliary column's labels: ``"O"`` first when present, then sorted.
+
+    Parameters
+    ----------
+    tags : iterable of str
+        The labels seen in the training split.
+
+    Returns
+    -------
+    list of str
+    """
+    seen = set(tags)
+    return (["O"] if "O" in seen else []) + sorted(seen - {"O"})
 
 
 # --------------------------------------------------------------------------- vocab + windows
@@ -400,6 +575,14 @@ class PreparedCorpus:
     train_sentence_lengths, dev_sentence_lengths, test_sentence_lengths : (S,) int64
     dev_tags, test_tags : list of list of str
         IOB2 gold tags per sentence.
+    aux_ids : dict of str to dict of str to ndarray
+        Auxiliary label columns (``prepare_corpus(..., aux_columns=...)``): name -> split ->
+        ``(N,) int64`` label ids, ``MASK = -1`` for a dev/test tag that the training
+        split lacks. Empty without auxiliary columns; read with :meth:`aux_labels`.
+    aux_label_sets : dict of str to list of str
+        Name -> label names (:meth:`aux_label_names`), from the training split.
+    aux_specs : dict of str to AuxColumn
+        Name -> the column and scheme it was read with.
     """
 
     vocab: list[str]
@@ -418,6 +601,9 @@ class PreparedCorpus:
     test_sentence_lengths: np.ndarray
     dev_tags: list[list[str]]
     test_tags: list[list[str]]
+    aux_ids: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    aux_label_sets: dict[str, list[str]] = field(default_factory=dict)
+    aux_specs: dict[str, AuxColumn] = field(default_factory=dict)
 
     @property
     def n_classes(self) -> int:
@@ -437,6 +623,35 @@ class PreparedCorpus:
         """Vocabulary ids of the split's tokens (the windows' centre column)."""
         self._check_split(split)
         return getattr(self, f"{split}_windows")[:, self.k]
+
+    @property
+    def aux_names(self) -> tuple[str, ...]:
+        """Names of the cached auxiliary label columns."""
+        return tuple(self.aux_label_sets)
+
+    def _check_aux(self, name: str) -> None:
+        if name not in self.aux_label_sets:
+            have = list(self.aux_label_sets) or "none"
+            raise ValueError(
+                f"auxiliary labels {name!r} are not in this corpus cache (it has {have}): "
+                f"prepare it with prepare_corpus(..., aux_columns=[{name!r}]) for a preset "
+                f"({sorted(AUX_PRESETS)}) or aux_columns={{{name!r}: <0-based column>}}"
+            )
+
+    def aux_labels(self, name: str, split: str = "train") -> np.ndarray:
+        """Label ids ``(N,) int64`` of auxiliary column ``name`` on ``split``'s tokens.
+
+        Ids index :meth:`aux_label_names`; ``MASK = -1`` marks a dev/test tag that the
+        training split lacks (never in ``train``).
+        """
+        self._check_split(split)
+        self._check_aux(name)
+        return self.aux_ids[name][split]
+
+    def aux_label_names(self, name: str) -> list[str]:
+        """Label names of auxiliary column ``name`` (its head size is their number)."""
+        self._check_aux(name)
+        return self.aux_label_sets[name]
 
     def sentences(self, split: str) -> list[list[str]]:
         """The split's sentences as lists of words (rebuilt from the cache)."""
@@ -461,14 +676,20 @@ def _find_split_files(corpus_dir: Path) -> dict[str, Path]:
     return {s: files[s] for s in SPLITS}
 
 
-def _settings(files: dict[str, Path], k: int, cross_sentence: bool, tag_column: int) -> dict:
-    return {
+def _settings(files: dict[str, Path], k: int, cross_sentence: bool, tag_column: int,
+              aux: Mapping[str, AuxColumn]) -> dict:
+    settings = {
         "format_version": _FORMAT_VERSION,
         "k": k,
         "cross_sentence": cross_sentence,
         "tag_column": tag_column,
         "sources": {s: {"file": p.name, "sha256": sha256_file(p)} for s, p in files.items()},
     }
+    if aux:  # only then: a cache without auxiliary columns keeps its settings (and meta)
+        settings["aux_columns"] = {
+            name: {"column": spec.column, "scheme": spec.scheme} for name, spec in aux.items()
+        }
+    return settings
 
 
 def prepare_corpus(
@@ -478,6 +699,7 @@ def prepare_corpus(
     k: int = 3,
     cross_sentence: bool = False,
     tag_column: int = -1,
+    aux_columns=None,
     overwrite: bool = False,
 ) -> PreparedCorpus:
     """Parse a corpus directory once and cache its arrays.
@@ -494,6 +716,15 @@ def prepare_corpus(
         Let windows cross sentence borders (published code); see :func:`build_windows`.
     tag_column : int, default -1
         Column of the NER tag.
+    aux_columns : None, str, sequence of str or mapping, optional
+        Other label columns to cache as auxiliary tasks (:func:`aux_column_specs`):
+        presets ``"pos"``, ``"chunk"`` (IO), ``"chunk_iob"`` for CoNLL-2003, or
+        ``{name: column}`` with 0-based column indices (0 = the word; CoNLL-2003 POS is
+        1, chunk 2). Each is cached as ``{split}_aux_<name>.npy`` (int64 ids) with its
+        labels (from the training split, :func:`aux_label_set`) in ``meta.json``; a
+        dev/test tag that training lacks gets ``MASK = -1`` (counted in ``meta.json``
+        under ``aux.<name>.unseen``). The columns are part of the cache's settings: a
+        cache built with other (or no) columns is rebuilt, never reused.
     overwrite : bool, default False
         Rebuild even if ``cache_dir`` already holds a complete cache made from
         the same files (same sha256) and settings; otherwise that cache is loaded.
@@ -512,7 +743,8 @@ def prepare_corpus(
     if k < 0:
         raise ValueError(f"window half-width k must be >= 0, got {k}")
     files = _find_split_files(corpus_dir)
-    settings = _settings(files, k, cross_sentence, tag_column)
+    aux = aux_column_specs(aux_columns)
+    settings = _settings(files, k, cross_sentence, tag_column, aux)
     meta_path = cache_dir / _META
     if not overwrite and meta_path.is_file():
         try:
@@ -522,7 +754,8 @@ def prepare_corpus(
         if old.get("settings") == settings:
             return load_prepared(cache_dir)
 
-    parsed = {s: _read(p, tag_column, 2) for s, p in files.items()}
+    columns = [spec.column for spec in aux.values()]
+    parsed = {s: _read(p, tag_column, 2, columns) for s, p in files.items()}
     train_types = {t for sent in parsed["train"][0] for t in to_io(sent.tags)}
     labels = io_label_set(train_types)
     label_id = {name: i for i, name in enumerate(labels)}
@@ -532,7 +765,7 @@ def prepare_corpus(
     arrays: dict[str, np.ndarray] = {}
     gold: dict[str, list[list[str]]] = {}
     for split in SPLITS:
-        sentences, line_numbers = parsed[split]
+        sentences, line_numbers, _ = parsed[split]
         y: list[int] = []
         for sent, lines in zip(sentences, line_numbers, strict=True):
             for io_tag, lineno in zip(to_io(sent.tags), lines, strict=True):
@@ -550,10 +783,16 @@ def prepare_corpus(
         arrays[f"{split}_sentence_lengths"] = lengths
         if split != "train":
             gold[f"{split}_tags"] = [to_iob2(s.tags) for s in sentences]
+    aux_ids, aux_labels, aux_meta = _aux_arrays(aux, parsed, files)
 
     meta_path.unlink(missing_ok=True)  # invalidate first: a killed job leaves no valid cache
+    for stale in cache_dir.glob("*_aux_*.npy") if cache_dir.is_dir() else ():
+        stale.unlink()  # auxiliary columns of an earlier build with other settings
     for name, array in arrays.items():
         atomic_save_npy(cache_dir / f"{name}.npy", array)
+    for name, by_split in aux_ids.items():
+        for split, array in by_split.items():
+            atomic_save_npy(cache_dir / f"{split}_aux_{name}.npy", array)
     atomic_write_json(cache_dir / "vocab.json", vocab)
     atomic_write_json(cache_dir / "gold.json", gold)
     meta = {
@@ -563,6 +802,8 @@ def prepare_corpus(
         "vocab_size": len(vocab),
         "shapes": {name: list(a.shape) for name, a in arrays.items()},
     }
+    if aux_meta:
+        meta["aux"] = aux_meta
     atomic_write_json(meta_path, meta)
     return PreparedCorpus(
         vocab=vocab,
@@ -572,7 +813,41 @@ def prepare_corpus(
         n_train_vocab=n_train_vocab,
         **arrays,
         **gold,
+        aux_ids=aux_ids,
+        aux_label_sets=aux_labels,
+        aux_specs=dict(aux),
     )
+
+
+def _aux_arrays(aux: Mapping[str, AuxColumn], parsed: dict, files: dict[str, Path]):
+    """Label ids per auxiliary column and split, their label sets, and their meta entry."""
+    ids: dict[str, dict[str, np.ndarray]] = {}
+    label_sets: dict[str, list[str]] = {}
+    meta: dict[str, dict] = {}
+    for j, (name, spec) in enumerate(aux.items()):
+        tags = {}
+        for split in SPLITS:
+            sentences, line_numbers, extras = parsed[split]
+            tags[split] = [
+                t
+                for column, lines in zip(extras[j], line_numbers, strict=True)
+                for t in _aux_tags(column, spec.scheme, files[split], lines, name)
+            ]
+        label_sets[name] = aux_label_set(tags["train"])
+        index = {label: i for i, label in enumerate(label_sets[name])}
+        ids[name] = {
+            split: np.fromiter((index.get(t, MASK) for t in tags[split]), dtype=np.int64,
+                               count=len(tags[split]))
+            for split in SPLITS
+        }
+        meta[name] = {
+            "column": spec.column,
+            "scheme": spec.scheme,
+            "labels": label_sets[name],
+            "shapes": {split: list(ids[name][split].shape) for split in SPLITS},
+            "unseen": {split: int((ids[name][split] == MASK).sum()) for split in SPLITS},
+        }
+    return ids, label_sets, meta
 
 
 def load_prepared(cache_dir: str | os.PathLike, *, mmap: bool = False) -> PreparedCorpus:
@@ -621,6 +896,21 @@ def load_prepared(cache_dir: str | os.PathLike, *, mmap: bool = False) -> Prepar
                 f"the cache is inconsistent, rebuild it with overwrite=True"
             )
         arrays[name] = array
+    aux_ids: dict[str, dict[str, np.ndarray]] = {}
+    for name, entry in meta.get("aux", {}).items():
+        aux_ids[name] = {}
+        for split, shape in entry["shapes"].items():
+            path = cache_dir / f"{split}_aux_{name}.npy"
+            try:
+                array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise ValueError(f"{path}: cannot load ({err}); rebuild the corpus cache") from err
+            if list(array.shape) != shape:
+                raise ValueError(
+                    f"{path}: shape {list(array.shape)} != {shape} recorded in {meta_path}; "
+                    f"the cache is inconsistent, rebuild it with overwrite=True"
+                )
+            aux_ids[name][split] = array
     vocab = json.loads((cache_dir / "vocab.json").read_text(encoding="utf-8"))
     gold = json.loads((cache_dir / "gold.json").read_text(encoding="utf-8"))
     if len(vocab) != meta["vocab_size"]:
@@ -636,4 +926,8 @@ def load_prepared(cache_dir: str | os.PathLike, *, mmap: bool = False) -> Prepar
         n_train_vocab=meta["n_train_vocab"],
         **arrays,
         **gold,
+        aux_ids=aux_ids,
+        aux_label_sets={name: e["labels"] for name, e in meta.get("aux", {}).items()},
+        aux_specs={name: AuxColumn(e["column"], e["scheme"])
+                   for name, e in meta.get("aux", {}).items()},
     )

@@ -69,6 +69,11 @@ _UNHASHED = {
     "protocol",
 }
 
+#: How the hash spells "keep the preset" (null) for these model keys: as the markers
+#: they had before null became the one convention (issue 16), so that the hash of an
+#: unchanged setting, and of the results already computed with it, stays the same.
+_HASH_KEEP_PRESET = {"hidden": 0, "shared_dense": -1}
+
 #: Keys that describe the grid itself, not the settings of each model.
 GRID_SETTINGS = ("grid", "points_csv", "seeds")
 
@@ -413,7 +418,17 @@ def config_hash(experiment: Mapping) -> str:
     str
         The first 12 hex digits of a SHA-256 over canonical JSON.
     """
-    text = json.dumps(model_settings(experiment), sort_keys=True, default=str)
+    settings = model_settings(experiment)
+    model = settings.get("model")
+    if isinstance(model, Mapping):
+        settings = {
+            **settings,
+            "model": {
+                k: _HASH_KEEP_PRESET[k] if v is None and k in _HASH_KEEP_PRESET else v
+                for k, v in model.items()
+            },
+        }
+    text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

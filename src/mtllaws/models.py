@@ -24,6 +24,11 @@ it. The network is
   are stacked ``(T, d_in, d_out)`` and applied with one batched product, never a
   Python loop over tasks. ``activation`` (``"relu"`` or ``"none"``) follows every dense
   layer, not the output layer (the published code has no nonlinearity there).
+* **Head sizes**: every task may have its own number of classes (``n_classes`` one int
+  for all, or one per task, e.g. NER 5, POS 45, chunking 11). The output layer stays one
+  stacked ``(T, d_in, c_max)`` weight; task ``t`` owns its first ``c_t`` columns, the
+  others are zero and masked to ``-inf`` logits (:func:`padded_class_mask`), so they
+  never get a gradient. Equal sizes are exactly the one-int model.
 * **Initialisation** follows PyTorch's defaults, as the published (PyTorch) code used:
   LSTM weights ``U(-1/sqrt(H), 1/sqrt(H))`` with the bias the sum of two such draws
   (``b_ih + b_hh``); dense weights and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
@@ -53,6 +58,7 @@ Named presets (:data:`PRESETS`):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -73,6 +79,7 @@ __all__ = [
     "logits_task",
     "mapped_input_weights",
     "model_config",
+    "padded_class_mask",
     "shared_layers",
     "task_layers",
 ]
@@ -107,8 +114,13 @@ class ModelConfig:
     ----------
     n_tasks : int
         Number of tasks ``T`` (one output head each), ``>= 1``.
-    n_classes : int
-        Classes per task ``c`` (all tasks share the label set size), ``>= 2``.
+    n_classes : int or tuple of int
+        Classes per task: one int ``c`` for every task (each head has ``c`` outputs), or
+        one head size per task, task 0 (NER) first, each ``>= 2`` (e.g. ``(5, 45, 11)``
+        for NER, POS and chunking). A list is stored as a tuple. The output layer is
+        stored at the largest size ``max_classes`` for every task; a smaller head's extra
+        columns are zero and never trained (its logits there are ``-inf``, see
+        :func:`padded_class_mask`). Equal sizes give the same model as the int.
     emb_dim : int
         Word-embedding dimension ``D``.
     window : int
@@ -126,7 +138,7 @@ class ModelConfig:
     """
 
     n_tasks: int
-    n_classes: int
+    n_classes: int | tuple[int, ...]
     emb_dim: int = 300
     window: int = 7
     hidden: int = 300
@@ -141,8 +153,27 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"ModelConfig.{name}={value!r}: must be an integer >= 1")
-        if not isinstance(self.n_classes, int) or self.n_classes < 2:
-            raise ValueError(f"ModelConfig.n_classes={self.n_classes!r}: must be an integer >= 2")
+        if isinstance(self.n_classes, list | tuple):
+            counts = tuple(self.n_classes)
+            if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 2
+                       for c in counts):
+                raise ValueError(
+                    f"ModelConfig.n_classes={self.n_classes!r}: every head size must be an "
+                    "integer >= 2"
+                )
+            if len(counts) != self.n_tasks:
+                raise ValueError(
+                    f"ModelConfig.n_classes={self.n_classes!r} gives {len(counts)} head sizes "
+                    f"for n_tasks={self.n_tasks}: pass one per task (task 0 = NER first) or "
+                    "one int for every task"
+                )
+            object.__setattr__(self, "n_classes", counts)
+        elif (not isinstance(self.n_classes, int) or isinstance(self.n_classes, bool)
+              or self.n_classes < 2):
+            raise ValueError(
+                f"ModelConfig.n_classes={self.n_classes!r}: must be an integer >= 2, or one "
+                "such integer per task"
+            )
         if self.window % 2 != 1:
             raise ValueError(
                 f"ModelConfig.window={self.window}: must be odd (2k + 1 tokens centred on the "
@@ -162,10 +193,33 @@ class ModelConfig:
                 f"ModelConfig.activation={self.activation!r}: choose one of {_ACTIVATIONS}"
             )
 
+    @property
+    def class_counts(self) -> tuple[int, ...]:
+        """Head size of every task, ``(c_0, ..., c_{T-1})`` (task 0 = NER)."""
+        if isinstance(self.n_classes, int):
+            return (self.n_classes,) * self.n_tasks
+        return self.n_classes
+
+    @property
+    def max_classes(self) -> int:
+        """Width of the stored output layer: the largest head size."""
+        return max(self.class_counts)
+
+    @property
+    def padded_heads(self) -> bool:
+        """Whether head sizes differ, so smaller heads have padded (masked) outputs."""
+        return len(set(self.class_counts)) > 1
+
     def to_dict(self) -> dict:
-        """Return the configuration as a plain dict (JSON/YAML friendly)."""
+        """Return the configuration as a plain dict (JSON/YAML friendly).
+
+        ``n_classes`` stays an int when it is one and becomes a list otherwise, so a
+        configuration with one class count gives the dict it always gave.
+        """
         d = asdict(self)
         d["dense"] = list(self.dense)
+        if not isinstance(self.n_classes, int):
+            d["n_classes"] = list(self.n_classes)
         return d
 
 
@@ -242,7 +296,10 @@ def task_layers(params: Mapping[str, torch.Tensor], z: torch.Tensor, config: Mod
     Returns
     -------
     Tensor
-        Logits ``(K, T, G, c)`` or ``(K, G, c)``.
+        Logits ``(K, T, G, c_max)`` or ``(K, G, c_task)``. With head sizes that differ
+        (``config.padded_heads``) the all-task logits of task ``t`` are ``-inf`` in the
+        columns ``c_t..`` (:func:`padded_class_mask`), and one task's logits have its own
+        ``c_task`` columns.
     """
     n_layers = len(config.dense) - config.shared_dense + 1
     k_models = z.shape[0]
@@ -255,10 +312,37 @@ def task_layers(params: Mapping[str, torch.Tensor], z: torch.Tensor, config: Mod
             w, b = w.flatten(0, 1), b.flatten(0, 1)
         else:
             w, b = w[:, task], b[:, task]
+            if i == n_layers - 1 and config.padded_heads:
+                c = config.class_counts[task]
+                w, b = w[..., :c], b[..., :c]
         z = torch.baddbmm(b.unsqueeze(1), z, w)
         if i < n_layers - 1 and config.activation == "relu":
             z = torch.relu(z)
-    return z.view(k_models, t, g, -1) if task is None else z
+    if task is not None:
+        return z
+    z = z.view(k_models, t, g, -1)
+    if config.padded_heads and first < n_layers:
+        z = z.masked_fill(padded_class_mask(config, z.device)[:, None], -math.inf)
+    return z
+
+
+def padded_class_mask(config: ModelConfig, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Which output columns each head lacks: ``(T, c_max)`` bool, True at ``j >= c_t``.
+
+    The output layer of every task is stored ``c_max = config.max_classes`` wide; task
+    ``t`` uses its first ``c_t`` columns. The all-task forward sets the logits of the
+    other columns to ``-inf``, so softmax, cross-entropy and argmax see ``c_t`` classes
+    and those columns get no gradient (their weights stay zero). All False when every
+    head has the same size.
+    """
+    return _class_mask(config.class_counts, torch.device(device))
+
+
+@functools.lru_cache(maxsize=64)
+def _class_mask(counts: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """:func:`padded_class_mask`, built once per head sizes and device (read only)."""
+    sizes = torch.tensor(counts, device=device)
+    return torch.arange(max(counts), device=device) >= sizes[:, None]
 
 
 def mapped_input_weights(w_ih: torch.Tensor, input_maps: torch.Tensor,
@@ -321,10 +405,11 @@ def encode_ids(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: tor
 def logits_grouped(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: torch.Tensor,
                    config: ModelConfig, *, dedup: bool,
                    input_maps: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits (K, T, G, c) of K stacked models; group ``t`` of ``ids`` (K, T, G, W) by head t.
+    """Logits (K, T, G, c_max) of K stacked models; group ``t`` of ``ids`` (K, T, G, W) by head t.
 
     The forward pass of a ``joint`` training step: the ``T`` task batches share one
     BiLSTM pass (group ``t`` through task ``t``'s input map when ``input_maps`` is given).
+    Heads smaller than ``c_max`` have ``-inf`` logits in their missing columns.
     """
     k_models, t, g, w = ids.shape
     z = encode_ids(params, ids.reshape(k_models, t * g, w), table, config, dedup=dedup,
@@ -335,7 +420,7 @@ def logits_grouped(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table:
 def logits_task(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: torch.Tensor,
                 config: ModelConfig, task: int, *, dedup: bool,
                 input_maps: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits (K, B, c) of one ``task``'s head of K stacked models on ``ids`` (K, B, W).
+    """Logits (K, B, c_task) of one ``task``'s head of K stacked models on ``ids`` (K, B, W).
 
     The forward pass of a ``sequential`` training step (and of prediction).
     """
@@ -388,7 +473,9 @@ class MTLNet(nn.Module):
         Shared dense layers, weights ``(d_in, d_out)``.
     task_w, task_b : ParameterList
         Task-specific dense layers and, last, the output layer: weights
-        ``(T, d_in, d_out)``, biases ``(T, d_out)``.
+        ``(T, d_in, d_out)``, biases ``(T, d_out)``; the output layer is
+        ``config.max_classes`` wide, task ``t`` using its first ``c_t`` columns (the rest
+        zero, see :func:`padded_class_mask`).
     """
 
     def __init__(self, config: ModelConfig, *, generator: torch.Generator | None = None,
@@ -400,7 +487,7 @@ class MTLNet(nn.Module):
         self.lstm_w_ih = nn.Parameter(torch.empty(2, d, 4 * h))
         self.lstm_w_hh = nn.Parameter(torch.empty(2, h, 4 * h))
         self.lstm_bias = nn.Parameter(torch.empty(2, 4 * h))
-        widths = [2 * h, *config.dense, config.n_classes]
+        widths = [2 * h, *config.dense, config.max_classes]
         n_shared = config.shared_dense
         self.shared_w = nn.ParameterList(
             [nn.Parameter(torch.empty(widths[i], widths[i + 1])) for i in range(n_shared)]
@@ -444,6 +531,10 @@ class MTLNet(nn.Module):
             bound = 1.0 / math.sqrt(w.shape[1])
             w.copy_(uniform(w.shape, bound))
             b.copy_(uniform(b.shape, bound))
+        if self.config.padded_heads:  # columns a smaller head lacks: zero, never trained
+            pad = padded_class_mask(self.config, self.lstm_w_ih.device)
+            self.task_w[-1].masked_fill_(pad[:, None, :], 0.0)
+            self.task_b[-1].masked_fill_(pad, 0.0)
 
     # -- pieces ---------------------------------------------------------------------------
 
@@ -534,7 +625,7 @@ class MTLNet(nn.Module):
         """Task layers on a shared representation ``z`` (T * G, F) in ``T`` task groups.
 
         Group ``t`` (rows ``t*G .. t*G+G-1``) is read by task ``t``'s head only; returns
-        logits ``(T, G, c)``.
+        logits ``(T, G, c_max)`` (``-inf`` where a smaller head has no class).
         """
         t = self.config.n_tasks
         if z.shape[0] % t:
@@ -547,7 +638,8 @@ class MTLNet(nn.Module):
     def heads(self, z: torch.Tensor, *, task: int | None = None) -> torch.Tensor:
         """Task-specific layers on a shared representation ``z`` (B, F).
 
-        Returns logits ``(B, T, c)`` for all tasks, or ``(B, c)`` for one ``task``.
+        Returns logits ``(B, T, c_max)`` for all tasks (``-inf`` in the columns a smaller
+        head lacks, :func:`padded_class_mask`), or ``(B, c_task)`` for one ``task``.
         """
         params = self.stacked_parameters()
         if task is not None:
@@ -563,6 +655,8 @@ class MTLNet(nn.Module):
             if self.config.activation == "relu":
                 y = torch.relu(y)
             y = task_layers(params, y.unsqueeze(0), self.config, first=1)[0]
+        elif self.config.padded_heads:  # the first task layer is the output layer
+            y = y.masked_fill(padded_class_mask(self.config, y.device)[:, None], -math.inf)
         return y.transpose(0, 1)
 
     def forward_grouped(self, x_emb: torch.Tensor) -> torch.Tensor:

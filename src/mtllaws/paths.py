@@ -67,6 +67,8 @@ EXPERIMENT_FILES = {
     "formulas_md": f"{EXPERIMENT}/regress/formulas.md",
     "formulas_tex": f"{EXPERIMENT}/regress/formulas.tex",
     "formulas_json": f"{EXPERIMENT}/regress/formulas.json",
+    "compare_features_md": f"{EXPERIMENT}/regress/compare_features.md",
+    "compare_features_json": f"{EXPERIMENT}/regress/compare_features.json",
     "compare_csv": f"{EXPERIMENT}/compare/comparison.csv",
     "compare_md": f"{EXPERIMENT}/compare/comparison.md",
     "compare_json": f"{EXPERIMENT}/compare/comparison.json",

@@ -23,6 +23,11 @@ workflow's summary (``ami_mean_mean``, ``test_f1_mean``) and the paper's table
   engine). Neither returns a formula that relies on a protected operator on any
   row of the study.
 
+A study of kind ``compare_features`` (:mod:`mtllaws.compare_features`) fits one
+feature set per relatedness measure (``features`` plus each of ``measures``) with
+the same engine on the same configurations and grouped folds, once per regression
+seed; :func:`run_studies` returns one result per set.
+
 The result is a JSON-ready dict (see :func:`run_study`). The formula of the
 study is that of the seed with the lowest train MSE among the seeds that share
 the most common structure (:func:`mtllaws.formula.structure`).
@@ -44,6 +49,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtllaws.compare_features import (
+    SLOT_SYMBOL,
+    check_kind,
+    feature_sets,
+    set_study_name,
+    slot_families,
+)
 from mtllaws.regress_output import (
     comparison_table,
     formulas_document,
@@ -239,7 +251,7 @@ PAPER_BALANCED_STUDIES = (
     },
 )
 
-_STUDY_KEYS = {"name", "features", "fixed", "target", "extrapolate"}
+_STUDY_KEYS = {"name", "features", "fixed", "target", "extrapolate", "kind", "measures"}
 
 
 # ---------------------------------------------------------------- tables
@@ -350,7 +362,10 @@ def _check_spec(spec) -> dict:
     features = spec["features"]
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
+    kind = check_kind(spec, f"study {spec.get('name')!r}")
     name = spec.get("name") or "f_" + "_".join(str(f) for f in features)
+    if not spec.get("name") and kind["measures"]:
+        name = re.sub(r"\W", "_", f"{name}_by_{'_'.join(kind['measures'])}")
     extrapolate = spec.get("extrapolate") or {}
     if not isinstance(extrapolate, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in extrapolate.values()
@@ -365,6 +380,7 @@ def _check_spec(spec) -> dict:
         "fixed": dict(spec.get("fixed") or {}),
         "target": spec.get("target"),
         "extrapolate": {str(k): float(v) for k, v in extrapolate.items()},
+        **kind,
     }
 
 
@@ -662,6 +678,18 @@ def _variants(engine: str, params: dict, data: dict) -> list[dict]:
     unknown = [w for w in wanted if w not in known]
     if unknown:
         raise ValueError(f"law family(ies) {unknown} unknown; use {sorted(known)}")
+    slot = data.get("relatedness")
+    if slot is not None:
+        # compare_features: the families' AMI is the relatedness slot, written in the
+        # set's measure; families without it would be the same for every set.
+        known = extra = slot_families(known, slot["symbol"])
+        wanted = [w for w in wanted if w in known]
+        if not wanted:
+            raise InsufficientDataError(
+                f"study {data['name']!r}: no law family uses the relatedness variable "
+                f"{SLOT_SYMBOL}; compare_features needs one (add a family in "
+                "regress.law_families or drop regress.law_families' family filter)"
+            )
     constants = {}
     for column, value in data["fixed"].items():
         if not isinstance(value, list | dict):
@@ -706,8 +734,12 @@ def _plan_study(
     cv,
     cv_repeats,
     bootstrap,
-) -> dict:
-    """Check the arguments, select the configurations and list the fitting jobs."""
+) -> list[dict]:
+    """Check the arguments, select the configurations and list the fitting jobs.
+
+    Returns one plan per feature set: one for a ``formula`` study, one per measure
+    for a ``compare_features`` study (same rows, configurations and folds).
+    """
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r} is unknown; use one of {tuple(ENGINES)}")
     if split not in ("fixed", "per_seed"):
@@ -724,8 +756,18 @@ def _plan_study(
     params = dict(engine_params or {})
     if engine != "law":
         make_engine(engine, seed=0, feature_names=["x"], **params)  # fail early on bad params
+    spec = _check_spec(study_spec)
+    compare = spec["kind"] == "compare_features"
+    # A compare_features study selects rows and configurations on the union of its sets'
+    # features, so that every set is fitted on the same configurations.
+    union = [*spec["features"], *spec["measures"]]
     try:
-        data = select_study_rows(table, study_spec, target=target, min_rows=min_rows)
+        data = select_study_rows(
+            table,
+            {**spec, "kind": "formula", "measures": [], "features": union},
+            target=target,
+            min_rows=min_rows,
+        )
     except ValueError as err:
         if "symbolic regression needs at least" in str(err):
             raise InsufficientDataError(str(err)) from None
@@ -737,13 +779,28 @@ def _plan_study(
     n = len(y)
     counts = {}
     for column, threshold in data["extrapolate"].items():
+        if compare and data["features"].index(column) >= len(spec["features"]):
+            raise ValueError(
+                f"study {data['name']!r}: extrapolate names {column!r}, one of the compared "
+                f"measures; a compare_features study extrapolates along its base features "
+                f"{spec['features']}"
+            )
         below, above = extrapolation_split(X[:, data["features"].index(column)], threshold)
         counts[column] = (below.size, above.size)
     try:
         check = validation_plan(data["name"], n, test_size=test_size, cv=cv, extrapolate=counts)
     except ValueError as err:
         raise InsufficientDataError(str(err)) from None
-    variants = _variants(engine, params, data)
+    validation = {
+        **check,
+        "cv_repeats": int(cv_repeats),
+        "cv_seed": int(split_seed),
+        # The CV runs once per regression seed where sets are compared (paired ΔR²).
+        "cv_seeds": seeds if compare else seeds[:1],
+        "bootstrap": int(bootstrap),
+        "bootstrap_seed": int(split_seed),
+        "min_test_configurations": MIN_TEST_CONFIGS,
+    }
     every = np.arange(n)
     splits = {}
     for s in seeds:
@@ -757,29 +814,79 @@ def _plan_study(
         "study %s: %d rows in %d configurations, features %s, engine %s, seeds %s; %s",
         data["name"], n_rows_total, n, data["features"], engine, seeds, check["note"],
     )  # fmt: skip
+    if compare:
+        sets = feature_sets(spec["features"], spec["measures"])
+        labels = list(sets)
+        datas = [_set_data(data, spec, label, i) for i, label in enumerate(labels)]
+    else:
+        labels, datas = [None], [data]
+    plans = []
+    for label, set_data in zip(labels, datas, strict=True):
+        variants = _variants(engine, params, set_data)
+        plan = {
+            "data": set_data,
+            "engine": engine,
+            "scale": float(scale),
+            "params": params,
+            "seeds": seeds,
+            "n_rows": n_rows_total,
+            "split": {"mode": split, "test_size": test_size, "seed": split_seed},
+            "validation": validation,
+            "bootstrap_params": dict(ENGINES[engine]["bootstrap_params"]),
+            "variants": variants,
+            "jobs": [
+                (engine, s, set_data, *splits[s], scale, variant["params"], set_data["X"])
+                for variant in variants
+                for s in seeds
+            ],
+        }
+        if compare:
+            plan["compare"] = _compare_record(plan, data, label, sets)
+        plans.append(plan)
+    return plans
+
+
+def _set_data(data: dict, spec: dict, label: str, index: int) -> dict:
+    """One feature set of a compare_features study: the base plus measure ``index``."""
+    n_base = len(spec["features"])
+    columns = [*range(n_base), n_base + index]
+    features = [data["features"][j] for j in columns]
+    symbols = [variable_symbol(f) for f in features]
+    if len(set(symbols)) != len(symbols):
+        symbols = [re.sub(r"\W", "_", f) for f in features]
     return {
-        "data": data,
-        "engine": engine,
-        "scale": float(scale),
-        "params": params,
-        "seeds": seeds,
-        "n_rows": n_rows_total,
-        "split": {"mode": split, "test_size": test_size, "seed": split_seed},
-        "validation": {
-            **check,
-            "cv_repeats": int(cv_repeats),
-            "cv_seed": int(split_seed),
-            "bootstrap": int(bootstrap),
-            "bootstrap_seed": int(split_seed),
-            "min_test_configurations": MIN_TEST_CONFIGS,
+        **data,
+        "name": set_study_name(data["name"], label),
+        "features": features,
+        "symbols": symbols,
+        "X": data["X"][:, columns],
+        "relatedness": {
+            "measure": spec["measures"][index],
+            "column": features[-1],
+            "symbol": symbols[-1],
+            "slot": SLOT_SYMBOL,
         },
-        "bootstrap_params": dict(ENGINES[engine]["bootstrap_params"]),
-        "variants": variants,
-        "jobs": [
-            (engine, s, data, *splits[s], scale, variant["params"], data["X"])
-            for variant in variants
-            for s in seeds
-        ],
+    }
+
+
+def _compare_record(plan: dict, union: dict, label: str, sets: dict) -> dict:
+    """What a set's result says about its compare_features study (see compare_features)."""
+    import hashlib
+
+    from mtllaws.regress_validate import cv_folds
+
+    digest = hashlib.sha256(np.ascontiguousarray(union["X"]).tobytes())
+    digest.update(np.ascontiguousarray(union["y"]).tobytes())
+    data = plan["data"]
+    return {
+        "study": union["name"],
+        "set": label,
+        "sets": list(sets),
+        "reference": next(iter(sets)),
+        "features": data["features"],
+        "relatedness": data["relatedness"],
+        "configurations": digest.hexdigest()[:16],
+        "folds": [test.tolist() for _, test in cv_folds(plan)],
     }
 
 
@@ -885,6 +992,8 @@ def _assemble(plan: dict, records: list[dict], summaries: list[dict]) -> dict:
         "runtime_s": runtime_s,
         "cpu_s": cpu_s,
     }
+    if "compare" in plan:
+        result["compare"] = plan["compare"]
     from mtllaws import __version__
 
     result["version"] = __version__
@@ -911,7 +1020,9 @@ def run_studies(
     ----------
     table : pandas.DataFrame
     studies : sequence of dict
-        Study specifications.
+        Study specifications; a ``compare_features`` study gives one result per
+        feature set, named ``<study>__<set>``, with a ``compare`` record
+        (:mod:`mtllaws.compare_features`).
     out_dir : str or os.PathLike, optional
         Write ``<study>.json``, ``<study>.png`` and ``<study>.pdf`` for each study
         (see :func:`write_study_outputs`).
@@ -930,6 +1041,7 @@ def run_studies(
     Returns
     -------
     list of dict
+        One result per study, one per feature set of a ``compare_features`` study.
     """
     from mtllaws.regress_validate import bootstrap_fits, check_fits, run_fit, summarise_variant
 
@@ -947,12 +1059,17 @@ def run_studies(
     plans = []
     for spec in studies:
         try:
-            plans.append(_plan_study(table, spec, min_rows=min_rows, **options))
+            plans.extend(_plan_study(table, spec, min_rows=min_rows, **options))
         except InsufficientDataError as err:
             if not skip_insufficient:
                 raise
             logger.warning("skipping study %s: %s", spec["name"], err)
             plans.append({"skipped": str(err), "study": spec["name"]})
+            if spec["kind"] == "compare_features":
+                labels = list(feature_sets(spec["features"], spec["measures"]))
+                plans[-1]["compare"] = {
+                    "study": spec["name"], "sets": labels, "reference": labels[0]
+                }  # fmt: skip
     live = [p for p in plans if "skipped" not in p]
     start = time.perf_counter()
     # Phase 1: every seed fit and every in-sample, CV and extrapolation fit, in one pool.
@@ -988,6 +1105,8 @@ def run_studies(
                 "engine": options["engine"],
                 "skipped": plan["skipped"],
             }
+            if "compare" in plan:
+                result["compare"] = plan["compare"]
         else:
             i = live_index
             live_index += 1

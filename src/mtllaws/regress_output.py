@@ -323,7 +323,9 @@ def law_card(results) -> dict | None:
         ``cv_r2_mean, cv_r2_std``, ``validation`` (what was reported and why),
         ``extrapolation`` (column -> R², RMSE, test sd), ``structure_frequency``,
         ``bootstrap`` (resamples, settings) and ``coefficients`` (name ->
-        estimate and 95 % interval); None when every engine skipped the study.
+        estimate and 95 % interval); ``relatedness`` (a ``compare_features`` set: the
+        measure, column and symbol that fill the law families' ``AMI``); None when
+        every engine skipped the study.
     """
     best = None
     for r in results:
@@ -336,7 +338,7 @@ def law_card(results) -> dict | None:
     r, v, score = best
     boot = v.get("bootstrap") or {}
     formula = r["formula_rounded"] if r.get("variant") == v["name"] else v["structure"]
-    return {
+    card = {
         "study": r["study"],
         "engine": r["engine"],
         "variant": v["name"],
@@ -351,6 +353,9 @@ def law_card(results) -> dict | None:
         "coefficients": boot.get("coefficients")
         or {k: {"estimate": c} for k, c in v["coefficients"].items()},
     }
+    if (r.get("compare") or {}).get("relatedness"):
+        card["relatedness"] = r["compare"]["relatedness"]
+    return card
 
 
 def law_cards_markdown(results) -> str:
@@ -369,6 +374,12 @@ def law_cards_markdown(results) -> str:
             f"- validation: {card['validation']}",
             f"- grouped-CV R²: {_num(card['cv_r2_mean'])} ± {_num(card['cv_r2_std'])}",
         ]
+        rel = card.get("relatedness")
+        if rel:
+            lines.append(
+                f"- relatedness: `{rel['column']}` ({rel['measure']}) fills the law families' "
+                f"`{rel['slot']}` as `{rel['symbol']}`"
+            )
         for axis, e in card["extrapolation"].items():
             lines.append(
                 f"- extrapolation {axis} > {e['threshold']:g}: R² {_num(e['r2'])}, "

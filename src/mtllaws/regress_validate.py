@@ -5,12 +5,14 @@ family of the ``law`` engine (``law:effective_data``). For every variant of a
 study :func:`check_fits` lists the fits that score it on configurations it has
 not seen (:mod:`mtllaws.validation`): one on all configurations (in-sample R²),
 repeated grouped K-fold CV and one per extrapolation axis, all with the engine's
-own settings and the study's first seed. :func:`bootstrap_fits` lists a
-reference fit on all configurations and ``n_resamples`` fits on resamples of the
-configurations, with the engine's lighter ``bootstrap_params`` (from
-:data:`mtllaws.regress.ENGINES`; the law engine starts each resample from the
-full-data fit). :func:`run_fit` runs one such fit (in a worker process) and
-:func:`summarise_variant` turns the outputs into the JSON-ready summary.
+own settings and the study's first seed (the CV of a ``compare_features`` set runs
+once per regression seed, ``validation["cv_seeds"]``, on the same folds).
+:func:`bootstrap_fits` lists a reference fit on all configurations and
+``n_resamples`` fits on resamples of the configurations, with the engine's
+lighter ``bootstrap_params`` (from :data:`mtllaws.regress.ENGINES`; the law
+engine starts each resample from the full-data fit). :func:`run_fit` runs one
+such fit (in a worker process) and :func:`summarise_variant` turns the outputs
+into the JSON-ready summary.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from mtllaws.validation import (
     rmse,
 )
 
-__all__ = ["bootstrap_fits", "check_fits", "run_fit", "summarise_variant"]
+__all__ = ["bootstrap_fits", "check_fits", "cv_folds", "run_fit", "summarise_variant"]
 
 #: Resamples fitted per worker task.
 _CHUNK = 10
@@ -80,13 +82,13 @@ def run_fit(task: dict) -> list[dict]:
     return out
 
 
-def _task(plan, variant, params, fits) -> dict:
+def _task(plan, variant, params, fits, seed=None) -> dict:
     data = plan["data"]
     return {
         "variant": variant,
         "engine": plan["engine"],
         "params": params,
-        "seed": plan["seeds"][0],
+        "seed": plan["seeds"][0] if seed is None else seed,
         "symbols": data["symbols"],
         "X": data["X"],
         "y": data["y"],
@@ -108,13 +110,31 @@ def check_fits(plan: dict, variant: int) -> list[dict]:
                      "terms": False})  # fmt: skip
     tasks = [_task(plan, variant, params, fits)]
     v = plan["validation"]
-    folds = grouped_kfold(n, k=v["cv"], repeats=v["cv_repeats"], seed=v["cv_seed"])
-    cv = [
-        {"tag": ("cv", i // v["cv"], i % v["cv"]), "train": tr, "evaluate": te, "terms": False}
-        for i, (tr, te) in enumerate(folds)
-    ]
-    tasks += [_task(plan, variant, params, cv[i : i + v["cv"]]) for i in range(0, len(cv), v["cv"])]
+    k = v["cv"]
+    for seed in _cv_seeds(plan):
+        cv = [
+            {"tag": ("cv", seed, i // k, i % k), "train": tr, "evaluate": te, "terms": False}
+            for i, (tr, te) in enumerate(cv_folds(plan))
+        ]
+        tasks += [_task(plan, variant, params, cv[i : i + k], seed) for i in range(0, len(cv), k)]
     return tasks
+
+
+def cv_folds(plan: dict) -> list:
+    """The grouped K-fold ``(train, test)`` pairs of a study plan, repeat by repeat.
+
+    They depend only on the number of configurations and the plan's ``validation``
+    (``cv``, ``cv_repeats``, ``cv_seed``), so every feature set of a
+    ``compare_features`` study (same configurations) is scored on the same folds.
+    """
+    v = plan["validation"]
+    n = len(plan["data"]["y"])
+    return grouped_kfold(n, k=v["cv"], repeats=v["cv_repeats"], seed=v["cv_seed"])
+
+
+def _cv_seeds(plan: dict) -> list[int]:
+    """The engine seeds the CV runs with: ``validation["cv_seeds"]``, else the first seed."""
+    return [int(s) for s in plan["validation"].get("cv_seeds") or plan["seeds"][:1]]
 
 
 def bootstrap_fits(plan: dict, variant: int, full_fit: dict) -> list[dict]:
@@ -162,8 +182,10 @@ def summarise_variant(plan: dict, variant: int, outputs: list[dict], split: dict
     -------
     dict
         ``name, formula`` (fitted on all configurations), ``in_sample_r2``,
-        ``cv`` (``r2_mean``, ``r2_std`` over repeats of the pooled out-of-fold R²,
-        ``r2_repeats``, ``k``, ``repeats``, ``n_failed``), ``split``,
+        ``cv`` (``r2_mean``, ``r2_std`` over the CV runs, one per CV seed and
+        repeat, of the pooled out-of-fold R²; ``r2_repeats`` (the first CV seed's),
+        ``runs`` (``seed, repeat, r2`` each), ``seeds``, ``k``, ``repeats``,
+        ``n_failed``), ``split``,
         ``extrapolation`` (column -> ``threshold, r2, rmse, test_std, n_train,
         n_test``), ``bootstrap`` (``n_resamples, n_failed, structure,
         structure_frequency, coefficients`` name -> ``estimate, lo, hi, n``).
@@ -181,24 +203,26 @@ def summarise_variant(plan: dict, variant: int, outputs: list[dict], split: dict
     summary["structure"] = full["structure"]
     summary["coefficients"] = full["coefficients"]
 
-    repeats, failed = [], 0
-    for r in range(v["cv_repeats"]):
-        pred = np.full(len(y), np.nan)
-        for f in range(v["cv"]):
-            out = by_tag.get(("cv", r, f))
-            if out is None or "error" in out:
-                failed += 1
-                continue
-            test = grouped_kfold(len(y), k=v["cv"], repeats=v["cv_repeats"], seed=v["cv_seed"])[
-                r * v["cv"] + f
-            ][1]
-            pred[test] = out["pred"]
-        repeats.append(r2_score(y, pred) if np.all(np.isfinite(pred)) else None)
-    ok = [r for r in repeats if r is not None]
+    folds, seeds = cv_folds(plan), _cv_seeds(plan)
+    runs, failed = [], 0
+    for seed in seeds:
+        for r in range(v["cv_repeats"]):
+            pred = np.full(len(y), np.nan)
+            for f in range(v["cv"]):
+                out = by_tag.get(("cv", seed, r, f))
+                if out is None or "error" in out:
+                    failed += 1
+                    continue
+                pred[folds[r * v["cv"] + f][1]] = out["pred"]
+            r2 = r2_score(y, pred) if np.all(np.isfinite(pred)) else None
+            runs.append({"seed": seed, "repeat": r, "r2": r2})
+    ok = [run["r2"] for run in runs if run["r2"] is not None]
     summary["cv"] = {
         "k": v["cv"],
         "repeats": v["cv_repeats"],
-        "r2_repeats": repeats,
+        "seeds": seeds,
+        "r2_repeats": [run["r2"] for run in runs if run["seed"] == seeds[0]],
+        "runs": runs,
         "r2_mean": float(np.mean(ok)) if ok else None,
         "r2_std": float(np.std(ok)) if ok else None,
         "n_failed": failed,

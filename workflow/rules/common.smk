@@ -60,6 +60,7 @@ localrules:
     plot_measure,
     compare_published,
     regress_tables,
+    compare_features,
 
 
 wildcard_constraints:
@@ -290,6 +291,24 @@ def get_regress_outputs(wildcards):
     ]
 
 
+def has_compare_features(experiment):
+    """Whether an experiment has a study of kind compare_features."""
+    studies = EXPERIMENTS[experiment]["studies"]
+    return any(s.get("kind") == "compare_features" for s in studies)
+
+
+def get_compare_features_outputs(wildcards):
+    """The regress output folders of every compare_features study and engine."""
+    return [
+        result("regress").format(
+            experiment=wildcards.experiment, engine=engine, study=study["name"]
+        )
+        for engine in config["regress"]["engines"]
+        for study in get_experiment(wildcards)["studies"]
+        if study.get("kind") == "compare_features"
+    ]
+
+
 def get_figure_outputs(folder):
     """The figure files of an experiment; the PNGs go into the report with captions."""
     outputs = []
@@ -329,6 +348,8 @@ def get_final_targets():
         files += ["effects_md", "effects_json"]
         if EXPERIMENTS[name]["studies"]:
             files.append("formulas_md")
+        if has_compare_features(name):
+            files.append("compare_features_md")
         if config["published"] and EXPERIMENTS[name]["mode"] == "balanced":
             files.append("compare_md")
         targets += get_sweep_targets(name)

@@ -59,3 +59,25 @@ rule regress_tables:
         "../../envs/mtllaws.yaml"
     script:
         "../scripts/regress_tables.py"
+
+
+rule compare_features:
+    """The ΔR² table of every compare_features study: each relatedness measure's
+    grouped-CV R² per engine and law family, and its paired difference to the reference.
+    """
+    input:
+        get_compare_features_outputs,
+    output:
+        markdown=report(
+            result("compare_features_md"),
+            caption="../report/compare_features.rst",
+            category="Formulas",
+            subcategory="{experiment}",
+        ),
+        json=result("compare_features_json"),
+    log:
+        log_path("{experiment}/compare_features"),
+    conda:
+        "../../envs/mtllaws.yaml"
+    script:
+        "../scripts/compare_features.py"
