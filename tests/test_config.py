@@ -355,6 +355,12 @@ def test_study_feature_of_a_disabled_measure_is_refused(tmp_path, feature):
     assert "experiments.e.measures does not enable" in message and "add '" in message
     exp["measures"] = ["model_sim", "cov_rv"]
     assert set(check_config(validated(config), root=tmp_path)) == {"e"}
+    # a compare_features study's measures are checked the same way
+    exp["studies"] = [{"name": "s", "kind": "compare_features", "features": ["n"],
+                       "fixed": {"n_tasks": 2}, "measures": ["ami", "model_sim", "svd_weight"]}]
+    with pytest.raises(ValueError, match="'svd_weight' is the relatedness measure 'svd_weight', "
+                                         "which experiments.e.measures does not enable"):
+        check_config(validated(config), root=tmp_path)
 
 
 @pytest.mark.parametrize("bad", [[-1], [200], []])

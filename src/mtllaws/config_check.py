@@ -258,10 +258,8 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
     probe = pd.DataFrame(columns=sorted(columns))
     for i, study in enumerate(exp.get("studies") or []):
         where = f"experiments.{name}.studies[{i}] ({study.get('name')!r})"
-        _check_compared_measures(where, study, probe, columns)
-        for key in [*study.get("features", []), *(study.get("fixed") or {})]:
-            if per_type.match(str(key)):
-                continue
+        used = [*study.get("features", []), *(study.get("fixed") or {})]
+        for key in [*used, *(study.get("measures") or [])]:  # measures: compare_features
             measure = _measure_of(str(key))
             if measure is not None and measure not in measures:
                 raise ValueError(
@@ -270,6 +268,10 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
                     f"{', '.join(measures)}); add {measure!r} to experiments.{name}.measures "
                     "or drop it from the study"
                 )
+        _check_compared_measures(where, study, probe, columns)
+        for key in used:
+            if per_type.match(str(key)):
+                continue
             try:
                 resolve_column(probe, key)
             except ValueError:
