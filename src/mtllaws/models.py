@@ -649,7 +649,7 @@ class MTLNet(nn.Module):
         self._check_input(x_emb)
         if self.per_task_inputs:
             raise ValueError(
-                "this model has per-task input maps or alignment (ModelConfig.align), so its "
+                "this model has per-task input_maps or alignment maps (ModelConfig.align), so its "
                 "features depend on the task: use "
                 "encode_ids(ids, table, task=t) or mtllaws.train.predict"
             )
