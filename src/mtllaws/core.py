@@ -80,6 +80,16 @@ Hooks for other objectives
 so its head keeps its initial weights (Adam's moments stay 0). ``input_maps`` (T, D, D)
 send task ``t``'s embeddings through a fixed map ``M_t`` before the shared BiLSTM
 (:func:`mtllaws.models.mapped_input_weights`).
+
+Issue 18 (Wu, Zhang & Ré 2020): the alignment maps of ``ModelConfig.align`` train with
+everything (``align_phase="joint"``) or, with ``align_phase="frozen"``, in
+``align_epochs`` extra epochs in which the BiLSTM and the shared dense layers get no
+gradient (only the alignment maps and the task layers train; with ``align="none"``
+the heads only: the control run). ``TrainConfig.task_weights="svd"`` computes each
+model's Algorithm 2 weights (:func:`mtllaws.reweight.svd_task_weights`) before training
+or every ``svd_every`` epochs; under ``joint`` they go to :func:`combine_task_losses`,
+under ``sequential`` to :func:`sequential_plan` (task ``t`` gets ``round(w_t · b_t)``
+batches). They are kept in the checkpoint and returned in ``TrainResult.task_weights``.
 """
 
 from __future__ import annotations
