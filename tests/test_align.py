@@ -378,3 +378,26 @@ def test_probe_rows_are_evenly_spaced_and_bounded():
     picked = probe_rows(rows)
     assert len(picked) == 2000 and picked[0] == 0 and picked[-1] == 9999
     assert np.array_equal(probe_rows(rows[:50]), rows[:50])
+
+
+def test_per_model_svd_weights_combine_per_model():
+    """The svd path passes (K, T) weights to combine_task_losses: model k's own."""
+    from mtllaws.core import combine_task_losses
+
+    losses = torch.tensor([[1.0, 2.0], [4.0, 8.0]])
+    got = combine_task_losses(losses, torch.tensor([[1.0, 0.0], [0.5, 1.5]]))
+    assert torch.equal(got, torch.tensor([1.0, 14.0]))
+
+
+@pytest.mark.parametrize("level", ["input", "representation"])
+def test_engine_with_svd_weights_equals_train_model(level):
+    win, labels, emb = _shared_tasks(True, n=300)
+    cfg = model_config("default", n_tasks=4, n_classes=C, emb_dim=D, hidden=8, dense=(6, 5))
+    tc = TrainConfig(epochs=2, batch_size=50, task_weights="svd", svd_level=level,
+                     svd_every=1)
+    sets = [(win, labels), (win[::-1].copy(), labels[::-1].copy())]
+    got = train_models(cfg, tc, sets, emb, seeds=[4, 5])
+    for (w, y), seed, res in zip(sets, [4, 5], got, strict=True):
+        ref = train_model(cfg, tc, w, y, emb, seed=seed)
+        np.testing.assert_allclose(res.task_weights, ref.task_weights, rtol=1e-4)
+        np.testing.assert_allclose(res.losses, ref.losses, rtol=0, atol=1e-5)
