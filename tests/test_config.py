@@ -369,3 +369,61 @@ def test_bad_rotation_is_refused_by_the_schema(bad):
     config["experiments"]["e"]["grid"][0]["rotation"] = bad
     with pytest.raises(WorkflowError, match="rotation"):
         validated(config)
+
+
+# ----------------------------------------------------------------- issue 18: align, svd
+
+
+@pytest.mark.parametrize(
+    ("train", "needle"),
+    [
+        ({"align_phase": "frozen"}, r"train\.align_phase is frozen but train\.align_epochs is 0"),
+        ({"align_epochs": 3}, r"train\.align_epochs is 3 but train\.align_phase is joint"),
+        ({"align_phase": "frozen", "align_epochs": 2, "early_stopping": True},
+         r"train\.align_phase frozen cannot be combined with train\.early_stopping"),
+        ({"task_weights": "svd", "schedule": "sequential", "multi_model": True},
+         r"train\.task_weights svd under the sequential schedule"),
+        ({"svd_every": 2}, r"train\.svd_rank/svd_every/svd_level are set"),
+    ],
+)
+def test_align_and_svd_keys_are_checked_before_any_job(train, needle):
+    config = base_config()
+    config["experiments"]["e"]["train"] = train
+    with pytest.raises(ValueError, match=rf"experiments\.e\.{needle}"):
+        check_config(validated(config))
+
+
+def test_align_and_svd_values_outside_the_schema_are_named():
+    # check_config runs on schema-validated configs; it names values set around the schema
+    config = validated(base_config())
+    config["experiments"]["e"]["model"]["align"] = "some"
+    with pytest.raises(ValueError, match=r"experiments\.e\.model\.align: 'some'"):
+        check_config(config)
+    config = validated(base_config())
+    config["experiments"]["e"]["train"].update(task_weights="svd", svd_rank=0)
+    with pytest.raises(ValueError, match=r"experiments\.e\.train\.svd_rank: 0"):
+        check_config(config)
+    bad = base_config()
+    bad["experiments"]["e"]["train"] = {"task_weights": "svd", "svd_rank": 0}
+    with pytest.raises(WorkflowError):
+        validated(bad)  # the schema refuses svd_rank 0 too
+
+
+def test_align_and_svd_keys_reach_the_model_and_train_configs():
+    from mtllaws.pipeline import build_model_config, build_train_config
+
+    config = base_config()
+    exp = config["experiments"]["e"]
+    exp["model"] = {"align": "aux"}
+    exp["train"] = {"align_phase": "frozen", "align_epochs": 2, "task_weights": "svd",
+                    "svd_rank": 2, "svd_every": 1, "svd_level": "representation"}
+    exp = validated(config)["experiments"]["e"]
+    assert check_config(validated(config))
+    dims = {"n_tasks": 2, "n_classes": 5, "emb_dim": 300, "window": 7}
+    assert build_model_config(exp, **dims).align == "aux"
+    tc = build_train_config(exp)
+    assert (tc.align_phase, tc.align_epochs, tc.task_weights, tc.svd_rank, tc.svd_every,
+            tc.svd_level) == ("frozen", 2, "svd", 2, 1, "representation")
+    default = validated(base_config())["experiments"]["e"]
+    assert build_model_config(default, **dims).align == "none"
+    assert build_train_config(default).task_weights == "none"

@@ -202,3 +202,29 @@ def test_multi_model_engine_matches_one_by_one(stages):
         train_pack(
             **common, settings=with_checkpoints, model_out=tmp / "c.pt", shard_out=tmp / "c.parquet"
         )
+
+
+def test_align_and_svd_weights_through_the_packs(stages):
+    """Issue 18: model.align and train.task_weights svd reach training; the weights the
+    training used land in the train shard and the run row (task_weights, a list)."""
+    tmp, settings, corpus, emb, tasks, points = stages
+    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points[:2])
+    svd = {
+        **settings,
+        "model": {**settings["model"], "align": "aux"},
+        "train": {**settings["train"], "epochs": 1, "task_weights": "svd",
+                  "align_phase": "frozen", "align_epochs": 1},
+    }
+    train_pack(**common, settings=svd, model_out=tmp / "s.pt", shard_out=tmp / "s.parquet")
+    shard = pd.read_parquet(tmp / "s.parquet")
+    assert all(len(loss) == 2 for loss in shard.train_loss)
+    weights = [list(w) for w in shard.task_weights]
+    assert all(len(w) == 2 and sum(w) == pytest.approx(2.0) for w in weights)
+    saved = torch.load(tmp / "s.pt", weights_only=True)
+    assert saved["model_config"]["align"] == "aux"
+    assert saved["states"][points[0]["point_id"]]["align_r"].shape == (1, 8, 8)
+    evaluate_pack(**common, model=tmp / "s.pt", train_shard=tmp / "s.parquet", settings=svd,
+                  out=tmp / "s_eval.parquet")
+    rows = pd.read_parquet(tmp / "s_eval.parquet")
+    assert [list(w) for w in rows.task_weights] == weights
+    assert rows.test_f1.between(0, 1).all()

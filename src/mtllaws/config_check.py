@@ -333,6 +333,71 @@ def _check_compared_measures(where: str, study: Mapping, probe, columns) -> None
         resolved[column] = measure
 
 
+#: Issue 18's keys and their allowed values (the schema's enums, for configs checked
+#: without the schema).
+_ALIGN_VALUES = {
+    "model.align": ("none", "aux", "all"),
+    "train.align_phase": ("joint", "frozen"),
+    "train.task_weights": ("none", "svd"),
+    "train.svd_level": ("input", "representation"),
+}
+
+
+def _check_align_and_weights(name: str, exp: Mapping) -> None:
+    """Issue 18's model.align and train.{align_phase, align_epochs, task_weights, svd_*}."""
+    model, train = exp.get("model") or {}, exp.get("train") or {}
+    where = f"experiments.{name}"
+    for key, allowed in _ALIGN_VALUES.items():
+        block, field = key.split(".")
+        value = (model if block == "model" else train).get(field, allowed[0])
+        if value not in allowed:
+            raise ValueError(
+                f"{where}.{key}: {value!r} is not one of {list(allowed)}; use one of them "
+                f"(default {allowed[0]})"
+            )
+    phase, extra = train.get("align_phase", "joint"), train.get("align_epochs", 0)
+    if not isinstance(extra, int) or isinstance(extra, bool) or extra < 0:
+        raise ValueError(f"{where}.train.align_epochs: {extra!r}; use an integer >= 0")
+    if phase == "frozen" and extra < 1:
+        raise ValueError(
+            f"{where}.train.align_phase is frozen but train.align_epochs is {extra}: set "
+            "align_epochs >= 1 (the extra epochs that train only R and the heads)"
+        )
+    if phase != "frozen" and extra:
+        raise ValueError(
+            f"{where}.train.align_epochs is {extra} but train.align_phase is {phase}: set "
+            "align_phase: frozen, or align_epochs: 0"
+        )
+    if phase == "frozen" and train.get("early_stopping", False):
+        raise ValueError(
+            f"{where}.train.align_phase frozen cannot be combined with train.early_stopping: "
+            "set early_stopping: false or align_phase: joint"
+        )
+    rank = train.get("svd_rank")
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+        raise ValueError(
+            f"{where}.train.svd_rank: {rank!r}; use an integer >= 1, or null for c - 1"
+        )
+    every = train.get("svd_every", 0)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ValueError(
+            f"{where}.train.svd_every: {every!r}; use 0 (once, before training) or k >= 1 "
+            "(every k epochs)"
+        )
+    svd = train.get("task_weights", "none") == "svd"
+    if svd and train.get("schedule", "joint") == "sequential" and train.get("multi_model"):
+        raise ValueError(
+            f"{where}.train.task_weights svd under the sequential schedule sets each model's "
+            "batch plan from its own weights, which train.multi_model cannot stack: set "
+            "multi_model: false or schedule: joint"
+        )
+    if not svd and (rank is not None or every or train.get("svd_level", "input") != "input"):
+        raise ValueError(
+            f"{where}.train.svd_rank/svd_every/svd_level are set but train.task_weights is "
+            f"{train.get('task_weights', 'none')}: set task_weights: svd or remove them"
+        )
+
+
 def check_config(config: Mapping, *, root: str | os.PathLike = ".") -> dict[str, dict]:
     """Check what the JSON schema cannot, and return the experiments.
 
@@ -398,6 +463,7 @@ def check_config(config: Mapping, *, root: str | os.PathLike = ".") -> dict[str,
         else:
             _check_grid_fits(name, exp, points, facts[corpus["name"]])
         _check_studies(name, exp, points)
+        _check_align_and_weights(name, exp)
     check_regress_config(config, experiments)
     return experiments
 

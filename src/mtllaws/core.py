@@ -80,6 +80,16 @@ Hooks for other objectives
 so its head keeps its initial weights (Adam's moments stay 0). ``input_maps`` (T, D, D)
 send task ``t``'s embeddings through a fixed map ``M_t`` before the shared BiLSTM
 (:func:`mtllaws.models.mapped_input_weights`).
+
+Issue 18 (Wu, Zhang & Ré 2020): the alignment maps of ``ModelConfig.align`` train with
+everything (``align_phase="joint"``) or, with ``align_phase="frozen"``, in
+``align_epochs`` extra epochs in which the BiLSTM and the shared dense layers get no
+gradient (only the alignment maps and the task layers train; with ``align="none"``
+the heads only: the control run). ``TrainConfig.task_weights="svd"`` computes each
+model's Algorithm 2 weights (:func:`mtllaws.reweight.svd_task_weights`) before training
+or every ``svd_every`` epochs; under ``joint`` they go to :func:`combine_task_losses`,
+under ``sequential`` to :func:`sequential_plan` (task ``t`` gets ``round(w_t · b_t)``
+batches). They are kept in the checkpoint and returned in ``TrainResult.task_weights``.
 """
 
 from __future__ import annotations
@@ -100,9 +110,11 @@ from mtllaws.atomic import atomic_write
 from mtllaws.models import ModelConfig, MTLNet, check_input_maps, logits_grouped, logits_task
 
 __all__ = [
+    "ALIGN_PHASES",
     "CHECKPOINT_FORMAT",
     "MASK",
     "SCHEDULES",
+    "TASK_WEIGHTINGS",
     "Adam",
     "NonFiniteLossError",
     "TrainConfig",
@@ -126,6 +138,12 @@ MASK = -1
 
 #: The task schedules (see the module docstring).
 SCHEDULES = ("joint", "sequential")
+#: ``TrainConfig.align_phase``: R trained with everything, or Algorithm 1's extra phase.
+ALIGN_PHASES = ("joint", "frozen")
+#: ``TrainConfig.task_weights``: plain sum, or SVD task reweighting (:mod:`mtllaws.reweight`).
+TASK_WEIGHTINGS = ("none", "svd")
+#: Parameters frozen in the ``frozen`` align phase: the BiLSTM and the shared dense layers.
+_SHARED_PREFIXES = ("lstm_", "shared_")
 #: Version of the checkpoint layout; a checkpoint of another version is refused.
 CHECKPOINT_FORMAT = 1
 
@@ -181,6 +199,26 @@ class TrainConfig:
         Write a checkpoint every this many epochs (0 = never).
     drop_last : bool
         Drop incomplete batches (the published code did).
+    align_phase : {"joint", "frozen"}
+        ``"joint"``: alignment maps (``ModelConfig.align``) train with everything else.
+        ``"frozen"`` (Wu, Zhang & Ré's Algorithm 1): after the ``epochs`` normal epochs,
+        ``align_epochs`` more epochs train only the alignment maps and the task-specific
+        layers (BiLSTM and shared dense layers frozen). With ``align="none"`` the same
+        extra epochs train the task-specific layers only: the control run.
+    align_epochs : int
+        Epochs of the ``frozen`` phase (``>= 1`` with ``frozen``, 0 otherwise).
+    task_weights : {"none", "svd"}
+        ``"svd"``: Algorithm 2's task weights (:func:`mtllaws.reweight.svd_task_weights`)
+        multiply the task losses (``joint``) or set how many batches each task gets per
+        epoch (``sequential``: ``round(w_t · batches_t)``).
+    svd_rank : int or None
+        Rank ``r`` of the SVD; ``None`` = ``max_t c_t − 1``.
+    svd_every : int
+        0: compute the weights once before training (the paper); ``k``: recompute them
+        at the start of every ``k``-th epoch.
+    svd_level : {"input", "representation"}
+        Features ``F``: flattened window embeddings, or the model's current shared
+        representation on at most 2000 probe tokens.
     """
 
     epochs: int = 100
@@ -194,10 +232,16 @@ class TrainConfig:
     patience: int = 5
     checkpoint_every: int = 0
     drop_last: bool = False
+    align_phase: str = "joint"
+    align_epochs: int = 0
+    task_weights: str = "none"
+    svd_rank: int | None = None
+    svd_every: int = 0
+    svd_level: str = "input"
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("batch_size", 1), ("threads", 1), ("patience", 1),
-                          ("checkpoint_every", 0)):
+                          ("checkpoint_every", 0), ("align_epochs", 0), ("svd_every", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"TrainConfig.{name}={value!r}: must be an integer >= {low}")
@@ -209,6 +253,41 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.device={self.device!r}: use 'cpu', 'cuda' or 'cuda:N'"
             )
+        from mtllaws.reweight import SVD_LEVELS
+
+        for name, allowed in (("align_phase", ALIGN_PHASES), ("task_weights", TASK_WEIGHTINGS),
+                              ("svd_level", SVD_LEVELS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"TrainConfig.{name}={getattr(self, name)!r}: choose one of {allowed}"
+                )
+        if self.align_phase == "frozen" and self.align_epochs < 1:
+            raise ValueError(
+                "TrainConfig.align_phase='frozen' with align_epochs=0: set align_epochs >= 1 "
+                "(the epochs that train only the alignment maps and heads)"
+            )
+        if self.align_phase != "frozen" and self.align_epochs:
+            raise ValueError(
+                f"TrainConfig.align_epochs={self.align_epochs} needs align_phase='frozen': set "
+                "align_phase='frozen' or align_epochs=0"
+            )
+        if self.align_phase == "frozen" and self.early_stopping:
+            raise ValueError(
+                "TrainConfig.align_phase='frozen' cannot be combined with early_stopping: set "
+                "early_stopping=False or align_phase='joint'"
+            )
+        if self.svd_rank is not None and (isinstance(self.svd_rank, bool)
+                                          or not isinstance(self.svd_rank, int)
+                                          or self.svd_rank < 1):
+            raise ValueError(
+                f"TrainConfig.svd_rank={self.svd_rank!r}: must be an integer >= 1, or None "
+                "for c - 1"
+            )
+
+    @property
+    def total_epochs(self) -> int:
+        """``epochs`` plus the ``frozen`` phase's ``align_epochs``."""
+        return self.epochs + self.align_epochs
 
 
 @dataclass
@@ -228,6 +307,9 @@ class TrainResult:
         1-based epoch whose weights were returned under early stopping, else ``None``.
     resumed_epoch : int
         Epochs already done in the checkpoint training resumed from (0 = fresh start).
+    task_weights : list of float or None
+        The task weights in use at the end of training (``TrainConfig.task_weights="svd"``
+        or fixed ``task_weights``); ``None`` for the plain sum.
     """
 
     model: MTLNet
@@ -235,6 +317,7 @@ class TrainResult:
     dev_scores: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     resumed_epoch: int = 0
+    task_weights: list[float] | None = None
 
 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -460,10 +543,17 @@ def fingerprint(
             k: v
             for k, v in asdict(train_cfg).items()
             if k in ("batch_size", "schedule", "lr", "early_stopping", "patience", "drop_last")
+            or (k in _NEW_TRAIN_KEYS and v != _NEW_TRAIN_KEYS[k])
         },
         "seed": int(seed),
         "data": digest.hexdigest(),
     }
+
+
+#: Training keys added after checkpoints existed: fingerprinted only when not default,
+#: so an older checkpoint of a default run still resumes.
+_NEW_TRAIN_KEYS = {"align_phase": "joint", "align_epochs": 0, "task_weights": "none",
+                   "svd_rank": None, "svd_every": 0, "svd_level": "input"}
 
 
 # ----------------------------------------------------------------------------- schedules
@@ -485,14 +575,29 @@ def joint_plan(
 
 
 def sequential_plan(
-    g: torch.Generator, sizes: list[int], batch: int, drop_last: bool
+    g: torch.Generator, sizes: list[int], batch: int, drop_last: bool,
+    weights: Sequence[float] | None = None,
 ) -> list[tuple[int, torch.Tensor]]:
-    """(task, positions into that task's rows) for every step of one sequential epoch."""
+    """(task, positions into that task's rows) for every step of one sequential epoch.
+
+    Task ``t`` (in task order) takes the batches of a fresh permutation of its rows.
+    With ``weights`` it takes ``round(w_t · b_t)`` batches instead of its ``b_t``, drawn
+    from as many fresh permutations as needed (``w_t = 1`` draws exactly the plan
+    without weights; ``w_t = 0`` skips the task).
+    """
     steps = []
     for t, n in enumerate(sizes):
-        perm = torch.randperm(n, generator=g)
         stop = (n // batch) * batch if drop_last else n
-        steps.extend((t, perm[s : min(s + batch, stop)]) for s in range(0, stop, batch))
+        batches = range(0, stop, batch)
+        want = len(batches) if weights is None else int(round(weights[t] * len(batches)))
+        taken = 0
+        while True:  # one permutation always, as the plan without weights draws
+            perm = torch.randperm(n, generator=g)
+            for s in batches[: want - taken]:
+                steps.append((t, perm[s : min(s + batch, stop)]))
+            taken = min(want, taken + len(batches))
+            if taken >= want:
+                break
     return steps
 
 
@@ -531,8 +636,9 @@ def combine_task_losses(losses: torch.Tensor, weights: torch.Tensor | None = Non
     ----------
     losses : Tensor, shape (..., T)
         Per-task losses (:func:`masked_cross_entropy`), e.g. ``(K, T)`` for K models.
-    weights : Tensor, shape (T,), optional
-        Fixed per-task weights; ``None`` is the plain sum (every weight 1).
+    weights : Tensor, shape (T,) or (..., T), optional
+        Per-task weights (fixed, or each model's SVD weights ``(K, T)``); ``None`` is the
+        plain sum (every weight 1).
 
     Returns
     -------
@@ -661,6 +767,18 @@ def fit(
             "checkpoints: use mtllaws.train.train_model for those runs"
         )
     weights = check_task_weights(cfg, task_weights, model_cfg.n_tasks)
+    if weights is not None and cfg.task_weights != "none":
+        raise ValueError(
+            f"fixed task_weights={list(weights)} and TrainConfig.task_weights="
+            f"{cfg.task_weights!r}: pass one or the other"
+        )
+    if cfg.task_weights == "svd" and cfg.schedule == "sequential" and k_models > 1:
+        raise ValueError(
+            "TrainConfig.task_weights='svd' under the sequential schedule sets each model's "
+            "batch plan from its own weights, so models cannot be stacked: train them one "
+            "by one (mtllaws.train.train_model, train.multi_model: false) or use "
+            "schedule='joint'"
+        )
     maps = _check_model_maps(input_maps, model_cfg, k_models)
     sizes = [[int((y[:, t] != MASK).sum()) for t in range(y.shape[1])] for _, y in datasets]
     if k_models > 1:
@@ -724,7 +842,11 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
             return params
 
     optimizer = Adam(leaves, lr=cfg.lr)
+    leaf_names = [name for name, _ in nets[0].named_parameters()]
+    frozen_leaves = [p for name, p in zip(leaf_names, leaves, strict=True)
+                     if name.startswith(_SHARED_PREFIXES)]
     weight_t = None if weights is None else torch.tensor(weights, device=device)
+    svd_w: np.ndarray | None = None  # (K, T): the SVD task weights in use
     maps_t = None if maps is None else maps.to(device)
 
     # Data on the device; embeddings are looked up per batch.
@@ -768,6 +890,8 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
             losses[0], dev_scores = list(state["losses"]), list(state["dev_scores"])
             best = dict(state["best"])
             start_epoch = int(state["epoch"])
+            if state.get("svd_weights") is not None:
+                svd_w = np.asarray(state["svd_weights"], dtype=np.float64)
 
     def save(epoch: int) -> None:
         state = {
@@ -780,6 +904,7 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
             "losses": losses[0],
             "dev_scores": dev_scores,
             "best": best,
+            "svd_weights": None if svd_w is None else svd_w.tolist(),
         }
         atomic_write(ckpt, lambda handle: torch.save(state, handle))
 
@@ -794,7 +919,8 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
                 tgt.append(torch.stack([targets[k][t][pos[t]] for t in range(n_tasks)]))
             idx, tgt = torch.stack(idx), torch.stack(tgt)  # (K, T, L)
             return [(None, idx[:, :, a:b], tgt[:, :, a:b]) for a, b in slices]
-        plans = [sequential_plan(shuffles[k], sizes[k], cfg.batch_size, cfg.drop_last)
+        plans = [sequential_plan(shuffles[k], sizes[k], cfg.batch_size, cfg.drop_last,
+                                 None if svd_w is None else svd_w[k])
                  for k in range(k_models)]
         steps = []
         for s in range(len(plans[0])):
@@ -818,6 +944,25 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
                              input_maps=maps_t)
         return masked_cross_entropy(logits, tgt)
 
+    def reweight() -> None:
+        """Compute every model's SVD task weights (:mod:`mtllaws.reweight`)."""
+        nonlocal svd_w, weight_t
+        from mtllaws.reweight import svd_task_weights
+
+        params = stacked()
+        svd_w = np.stack([
+            svd_task_weights(
+                model_cfg, datasets[k][0], datasets[k][1], np.asarray(embeddings),
+                level=cfg.svd_level, rank=cfg.svd_rank,
+                params={n: p[k:k + 1].detach() for n, p in params.items()},
+                table=table, input_maps=maps_t)
+            for k in range(k_models)
+        ])
+        weight_t = torch.tensor(svd_w, dtype=torch.float32, device=device)
+
+    if svd_w is not None:  # resumed: the weights the checkpointed run used
+        weight_t = torch.tensor(svd_w, dtype=torch.float32, device=device)
+
     def non_finite(values: torch.Tensor, epoch: int, step: int) -> NonFiniteLossError:
         """The error for the first model whose step loss in ``values`` (K,) is not finite."""
         k = int(torch.nonzero(~torch.isfinite(values))[0, 0])
@@ -828,7 +973,14 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
     for net in nets:
         net.train()
     epoch = start_epoch
-    while epoch < cfg.epochs and not best["stopped"]:
+    while epoch < cfg.total_epochs and not best["stopped"]:
+        # Algorithm 1's frozen phase: no gradient for the BiLSTM and shared dense layers.
+        for p in frozen_leaves:
+            p.requires_grad_(epoch < cfg.epochs)
+        if cfg.task_weights == "svd" and (
+            svd_w is None or (cfg.svd_every and epoch % cfg.svd_every == 0)
+        ):
+            reweight()
         steps = plan()
         step_losses = torch.empty(len(steps), k_models, device=device)
         for s, (task, idx, tgt) in enumerate(steps):
@@ -865,9 +1017,16 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
                     best["bad"] += 1
                     best["stopped"] = best["bad"] >= cfg.patience
         if ckpt is not None and cfg.checkpoint_every and (
-            epoch % cfg.checkpoint_every == 0 or epoch >= cfg.epochs or best["stopped"]
+            epoch % cfg.checkpoint_every == 0 or epoch >= cfg.total_epochs or best["stopped"]
         ):
             save(epoch)
+    for p in frozen_leaves:
+        p.requires_grad_(True)
+
+    def used(k: int) -> list[float] | None:
+        if svd_w is not None:
+            return [float(v) for v in svd_w[k]]
+        return None if weights is None else list(weights)
 
     if k_models == 1:
         if cfg.early_stopping and best["state"] is not None:
@@ -875,7 +1034,7 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
         model.eval()
         return [TrainResult(model=model, losses=losses[0], dev_scores=dev_scores,
                             best_epoch=best["epoch"] if cfg.early_stopping else None,
-                            resumed_epoch=start_epoch)]
+                            resumed_epoch=start_epoch, task_weights=used(0))]
     results = []
     with torch.no_grad():
         for k, net in enumerate(nets):
@@ -883,5 +1042,5 @@ def _fit(model_cfg, cfg, datasets, embeddings, *, sizes, seeds, points, weights,
             for name, p in net.named_parameters():
                 p.copy_(params[name][k])
             net.eval()
-            results.append(TrainResult(model=net, losses=losses[k]))
+            results.append(TrainResult(model=net, losses=losses[k], task_weights=used(k)))
     return results

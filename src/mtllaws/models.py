@@ -69,6 +69,7 @@ from torch import nn
 from mtllaws.kernels import READOUTS, lstm_readout, lstm_readout_ids, lstm_readout_prefixes
 
 __all__ = [
+    "ALIGN_MODES",
     "LAYERS",
     "PRESETS",
     "MTLNet",
@@ -81,10 +82,16 @@ __all__ = [
     "model_config",
     "padded_class_mask",
     "shared_layers",
+    "task_input_weights",
     "task_layers",
 ]
 
 _ACTIVATIONS = ("relu", "none")
+
+#: ``ModelConfig.align``: no alignment, one trainable map per auxiliary task (NER's
+#: pinned to the identity), or one per task (the literal form of Wu, Zhang & Ré's
+#: Algorithm 1).
+ALIGN_MODES = ("none", "aux", "all")
 
 #: The published architectures: dense layer widths and how many of them are shared.
 LAYERS: dict[str, dict] = {
@@ -135,6 +142,13 @@ class ModelConfig:
         Which BiLSTM output feeds the dense layers (see the module docstring).
     activation : {"relu", "none"}
         Nonlinearity after every dense layer.
+    align : {"none", "aux", "all"}
+        Alignment module (Wu, Zhang & Ré 2020, Algorithm 1): a trainable ``D × D`` matrix
+        ``R_t`` per task, initialised to the identity, applied to the embeddings before
+        the shared BiLSTM (row form ``x·R_t``, folded into the input projection, see
+        :func:`task_input_weights`). ``"aux"``: auxiliary tasks only, NER's ``R_0`` is
+        the identity (no parameter), so ``T = 1`` is the model without alignment;
+        ``"all"``: every task. ``to_dict`` leaves the key out when ``"none"``.
     """
 
     n_tasks: int
@@ -146,6 +160,7 @@ class ModelConfig:
     shared_dense: int = 1
     readout: str = "center"
     activation: str = "relu"
+    align: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dense", tuple(int(d) for d in self.dense))
@@ -192,6 +207,16 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.activation={self.activation!r}: choose one of {_ACTIVATIONS}"
             )
+        if self.align not in ALIGN_MODES:
+            raise ValueError(
+                f"ModelConfig.align={self.align!r}: choose one of {ALIGN_MODES} (none = no "
+                "alignment module)"
+            )
+
+    @property
+    def n_align(self) -> int:
+        """How many tasks have a trainable alignment map: 0, ``T - 1`` (aux) or ``T``."""
+        return {"none": 0, "aux": self.n_tasks - 1, "all": self.n_tasks}[self.align]
 
     @property
     def class_counts(self) -> tuple[int, ...]:
@@ -220,6 +245,8 @@ class ModelConfig:
         d["dense"] = list(self.dense)
         if not isinstance(self.n_classes, int):
             d["n_classes"] = list(self.n_classes)
+        if self.align == "none":  # configs and checkpoints from before align stay equal
+            del d["align"]
         return d
 
 
@@ -379,6 +406,62 @@ def mapped_input_weights(w_ih: torch.Tensor, input_maps: torch.Tensor,
     return torch.matmul(maps_t, w_ih[:, None]).flatten(0, 1)
 
 
+def task_input_weights(params: Mapping[str, torch.Tensor], config: ModelConfig,
+                       input_maps: torch.Tensor | None = None,
+                       task: int | None = None) -> torch.Tensor:
+    """The input projection of K stacked models with per-task maps folded in.
+
+    Task ``t`` reads an embedding ``x`` as ``(M_t x)·R_t``: first the fixed map ``M_t``
+    (``input_maps``, column form), then the trainable alignment ``R_t`` (``params
+    ["align_r"]``, ``ModelConfig.align``, row form as in Wu, Zhang & Ré), so its input
+    weights are ``M_tᵀ R_t W_ih``: one ``D × D`` by ``D × 4H`` product per task and model,
+    and the BiLSTM still projects each distinct token id once per task. Under
+    ``align="aux"`` NER's ``R_0`` is the identity and is not multiplied at all.
+
+    Parameters
+    ----------
+    params : mapping of str to Tensor
+        As in :func:`shared_layers` (``lstm_w_ih`` (K, 2, D, 4H); ``align_r`` (K,
+        ``config.n_align``, D, D) when the model aligns).
+    config : ModelConfig
+    input_maps : Tensor, shape (T, D, D) or (K, T, D, D), optional
+        As in :func:`mapped_input_weights`.
+    task : int, optional
+        One task, or ``None`` for every task.
+
+    Returns
+    -------
+    Tensor
+        ``(K, 2, D, 4H)`` for one task (``W_ih`` itself when that task has neither map
+        nor alignment); ``(K * T, 2, D, 4H)`` (model-major) for every task.
+    """
+    w_ih = params["lstm_w_ih"]
+    n_align = config.n_align
+    if n_align == 0:
+        if input_maps is None:
+            return w_ih if task is not None else w_ih.repeat_interleave(config.n_tasks, 0)
+        return mapped_input_weights(w_ih, input_maps, task)
+    r = params["align_r"]  # (K, n_align, D, D)
+    first = config.n_tasks - n_align  # 1 under "aux": NER has no R
+    if task is not None:
+        if task >= first:
+            w_ih = torch.matmul(r[:, task - first, None], w_ih)
+        if input_maps is None:
+            return w_ih
+        if input_maps.dim() == 4:  # one set of maps per model
+            return torch.matmul(input_maps[:, task].transpose(-1, -2)[:, None], w_ih)
+        return torch.matmul(input_maps[task].transpose(0, 1), w_ih)
+    if first:
+        eye = torch.eye(config.emb_dim, dtype=r.dtype, device=r.device)
+        r = torch.cat([eye.expand(r.shape[0], first, -1, -1), r], dim=1)
+    w = torch.matmul(r[:, :, None], w_ih[:, None])  # (K, T, 2, D, 4H)
+    if input_maps is not None:
+        maps_t = input_maps.transpose(-1, -2)
+        maps_t = maps_t[:, :, None] if input_maps.dim() == 4 else maps_t[None, :, None]
+        w = torch.matmul(maps_t, w)
+    return w.flatten(0, 1)
+
+
 def encode_ids(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: torch.Tensor,
                config: ModelConfig, *, dedup: bool, input_maps: torch.Tensor | None = None,
                task: int | None = None, groups: int = 1) -> torch.Tensor:
@@ -386,17 +469,19 @@ def encode_ids(params: Mapping[str, torch.Tensor], ids: torch.Tensor, table: tor
 
     The one forward pass of training (see :func:`mtllaws.kernels.lstm_readout_ids`);
     ``params`` as in :func:`shared_layers`, ``table`` (V, D) shared by the models.
-    ``input_maps`` (T, D, D), fixed per-task maps of the embeddings
-    (:func:`mapped_input_weights`), apply ``task``'s map to every row, or with
-    ``task=None`` task ``t``'s map to group ``t`` of ``groups = T`` equal row groups.
+    ``input_maps`` (T, D, D), fixed per-task maps of the embeddings, and the alignment
+    maps ``R_t`` (``config.align``) are folded into the input weights
+    (:func:`task_input_weights`): ``task``'s apply to every row, or with ``task=None``
+    task ``t``'s to group ``t`` of ``groups = T`` equal row groups.
     """
     w_ih = params["lstm_w_ih"]
-    if input_maps is not None:
-        if task is None and groups != input_maps.shape[-3]:
+    if input_maps is not None or config.n_align:
+        if task is None and groups != config.n_tasks:
             raise ValueError(
-                f"input_maps hold {input_maps.shape[-3]} tasks: pass task=t, or T task groups"
+                f"per-task input maps hold {config.n_tasks} tasks: pass task=t, or T task "
+                "groups"
             )
-        w_ih = mapped_input_weights(w_ih, input_maps, task)
+        w_ih = task_input_weights(params, config, input_maps, task)
     z = lstm_readout_ids(ids, table, w_ih, params["lstm_w_hh"], params["lstm_bias"],
                          readout=config.readout, dedup=dedup)
     return shared_layers(params, z, config)
@@ -476,6 +561,10 @@ class MTLNet(nn.Module):
         ``(T, d_in, d_out)``, biases ``(T, d_out)``; the output layer is
         ``config.max_classes`` wide, task ``t`` using its first ``c_t`` columns (the rest
         zero, see :func:`padded_class_mask`).
+    align_r : Parameter, shape (config.n_align, D, D)
+        Only with ``config.align`` ``"aux"`` (tasks 1..T-1) or ``"all"`` (every task): the
+        trainable alignment maps ``R_t``, initialised to the identity and registered after
+        the other parameters (:func:`task_input_weights`).
     """
 
     def __init__(self, config: ModelConfig, *, generator: torch.Generator | None = None,
@@ -504,6 +593,8 @@ class MTLNet(nn.Module):
         self.task_b = nn.ParameterList(
             [nn.Parameter(torch.empty(t, widths[i + 1])) for i in range(n_shared, len(widths) - 1)]
         )
+        if config.n_align:  # registered last: models without alignment keep their layout
+            self.align_r = nn.Parameter(torch.empty(config.n_align, d, d))
         self.reset_parameters(generator=generator)
 
     @torch.no_grad()
@@ -535,6 +626,16 @@ class MTLNet(nn.Module):
             pad = padded_class_mask(self.config, self.lstm_w_ih.device)
             self.task_w[-1].masked_fill_(pad[:, None, :], 0.0)
             self.task_b[-1].masked_fill_(pad, 0.0)
+        if self.config.n_align:  # the identity: no draw, so the other weights are unchanged
+            self.align_r.copy_(torch.eye(self.config.emb_dim).expand_as(self.align_r))
+
+    @property
+    def per_task_inputs(self) -> bool:
+        """Whether tasks read the embeddings through their own maps (input maps, alignment).
+
+        Such a model encodes per task (``task=`` of :meth:`encode_ids`).
+        """
+        return self.input_maps is not None or self.config.n_align > 0
 
     # -- pieces ---------------------------------------------------------------------------
 
@@ -558,9 +659,10 @@ class MTLNet(nn.Module):
     def features(self, x_emb: torch.Tensor) -> torch.Tensor:
         """BiLSTM readout ``(B, 2H)`` of embedded windows ``(B, W, D)``."""
         self._check_input(x_emb)
-        if self.input_maps is not None:
+        if self.per_task_inputs:
             raise ValueError(
-                "this model has per-task input_maps, so its features depend on the task: use "
+                "this model has per-task input_maps or alignment maps (ModelConfig.align), so its "
+                "features depend on the task: use "
                 "encode_ids(ids, table, task=t) or mtllaws.train.predict"
             )
         return lstm_readout(
@@ -597,7 +699,8 @@ class MTLNet(nn.Module):
             Inference only (no gradient): also run the recurrence once per distinct
             prefix (:func:`~mtllaws.kernels.lstm_readout_prefixes`).
         task : int, optional
-            With ``input_maps``: whose map the embeddings go through (required then).
+            With ``input_maps`` or alignment: whose maps the embeddings go through
+            (required then).
         """
         cfg = self.config
         if ids.dim() != 2 or ids.shape[1] != cfg.window or table.shape[-1] != cfg.emb_dim:
@@ -606,13 +709,14 @@ class MTLNet(nn.Module):
                 f"(batch, window={cfg.window}) and a table (V, emb_dim={cfg.emb_dim})"
             )
         maps = self.input_maps
-        if maps is not None and task is None:
-            raise ValueError("this model has per-task input_maps: pass task=t to encode_ids")
+        if self.per_task_inputs and task is None:
+            raise ValueError("this model has per-task input maps or alignment: pass task=t to "
+                             "encode_ids")
         params = self.stacked_parameters()
         if prefixes:
             w_ih = self.lstm_w_ih
-            if maps is not None:
-                w_ih = mapped_input_weights(w_ih.unsqueeze(0), maps, task)[0]
+            if self.per_task_inputs:
+                w_ih = task_input_weights(params, cfg, maps, task)[0]
             z = lstm_readout_prefixes(ids, table, w_ih, self.lstm_w_hh, self.lstm_bias,
                                       readout=cfg.readout)
             return shared_layers(params, z.unsqueeze(0), cfg)[0]
@@ -710,5 +814,5 @@ class MTLNet(nn.Module):
         return (
             f"T={c.n_tasks}, c={c.n_classes}, D={c.emb_dim}, W={c.window}, H={c.hidden}, "
             f"dense={c.dense}, shared_dense={c.shared_dense}, readout={c.readout!r}, "
-            f"activation={c.activation!r}"
+            f"activation={c.activation!r}" + (f", align={c.align!r}" if c.n_align else "")
         )

@@ -325,6 +325,13 @@ def build_train_config(settings: Mapping, *, threads: int | None = None):
         early_stopping=train["early_stopping"],
         patience=train["patience"],
         checkpoint_every=train["checkpoint_every"],
+        # issue 18: alignment phase and SVD task weights (schema defaults when absent)
+        align_phase=train.get("align_phase", "joint"),
+        align_epochs=train.get("align_epochs", 0),
+        task_weights=train.get("task_weights", "none"),
+        svd_rank=train.get("svd_rank"),
+        svd_every=train.get("svd_every", 0),
+        svd_level=train.get("svd_level", "input"),
     )
 
 
@@ -440,6 +447,7 @@ def train_pack(
                 "epochs_run": len(result.losses),
                 "resumed_epoch": result.resumed_epoch,
                 "train_time_s": took,
+                **({} if result.task_weights is None else {"task_weights": result.task_weights}),
             }
         )
         logger.info(
@@ -554,6 +562,8 @@ def evaluate_pack(
         trained = train_rows.loc[point["point_id"]]
         row["train_loss"] = list(trained["train_loss"])
         row["epochs_run"] = int(trained["epochs_run"])
+        if "task_weights" in trained.index:  # train.task_weights: svd (issue 18)
+            row["task_weights"] = [float(w) for w in trained["task_weights"]]
         row["train_time_s"] = float(trained["train_time_s"])
         row["eval_time_s"] = time.perf_counter() - start
         row["wall_time_s"] = row["train_time_s"] + row["eval_time_s"]

@@ -133,7 +133,8 @@ def model_overrides(model: Mapping, *, where: str = "model") -> dict:
     """The :func:`mtllaws.models.model_config` overrides of a ``model`` config block.
 
     ``layers`` (when not empty), ``hidden``, ``dense`` and ``shared_dense`` override
-    the preset; :data:`KEEP_PRESET` (null) keeps the preset's value.
+    the preset; :data:`KEEP_PRESET` (null) keeps the preset's value. ``align`` (when not
+    ``none``) is passed on.
 
     Parameters
     ----------
@@ -164,4 +165,6 @@ def model_overrides(model: Mapping, *, where: str = "model") -> dict:
         overrides["dense"] = tuple(model["dense"])
     if model.get("shared_dense") is not KEEP_PRESET:
         overrides["shared_dense"] = model["shared_dense"]
+    if model.get("align", "none") != "none":  # issue 18: the alignment module
+        overrides["align"] = model["align"]
     return overrides

@@ -123,8 +123,8 @@ def predict(
     The windows are sorted lexicographically and encoded ``batch_size`` at a time with
     :func:`~mtllaws.kernels.lstm_readout_prefixes` (each distinct token id projected once,
     each distinct prefix's recurrent state computed once); predictions come back in the
-    input order. A model with per-task ``input_maps`` encodes the windows once per task
-    predicted.
+    input order. A model with per-task ``input_maps`` or alignment maps
+    (``ModelConfig.align``) encodes the windows once per task predicted.
 
     Parameters
     ----------
@@ -167,7 +167,7 @@ def predict(
         with torch.inference_mode():
             for a in range(0, n, batch_size):
                 rows = order[a : a + batch_size]
-                if model.input_maps is None:
+                if not model.per_task_inputs:
                     z = model.encode_ids(win[rows], emb, prefixes=True)
                     out[rows] = model.heads(z, task=task).argmax(dim=-1)
                     continue
