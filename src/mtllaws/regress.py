@@ -82,6 +82,7 @@ __all__ = [
     "ALIASES",
     "DEFAULTS",
     "aliases",
+    "range_hit",
     "ENGINES",
     "InsufficientDataError",
     "MIN_ROWS",
@@ -384,8 +385,22 @@ def _check_spec(spec) -> dict:
     }
 
 
-def _range_hit(values, bounds: dict, study: str, key: str):
-    """Rows whose value lies in ``{"min": a, "max": b}`` (either bound optional)."""
+def range_hit(values, bounds: dict, study: str, key: str):
+    """Rows whose value lies in ``{"min": a, "max": b}`` (either bound optional).
+
+    Parameters
+    ----------
+    values : (N,) float array
+    bounds : dict
+        ``min`` and/or ``max``.
+    study, key : str
+        The study (its name or config location) and the column, for messages.
+
+    Returns
+    -------
+    (N,) bool array, str
+        The rows in range and the range as text, ``[a, b]``.
+    """
     unknown = set(bounds) - {"min", "max"}
     if unknown or not bounds:
         raise ValueError(
@@ -443,7 +458,7 @@ def select_study_rows(
         # Rows where the column is missing (alpha of a single-task row) just do not match.
         values = _numeric_column(table[mask], column, name, allow_nan=True)
         if isinstance(value, dict):
-            hit, text = _range_hit(values, value, name, key)
+            hit, text = range_hit(values, value, name, key)
             if not hit.any():
                 raise ValueError(
                     f"study {name!r}: fixed {column}={text} selects no rows; values of "
