@@ -253,6 +253,14 @@ def test_a_fitting_grid_passes(tiny_conll_dir):
             "fixed n_tasks=3 matches no configuration of the grid; values of n_tasks: [1.0, 2.0]",
         ),
         (
+            {"name": "s", "features": ["n"], "fixed": {"n_tasks": {"min": 3}}},
+            "fixed n_tasks={'min': 3} matches no configuration of the grid",
+        ),
+        (
+            {"name": "s", "features": ["n"], "fixed": {"n_tasks": {"least": 2}}},
+            "a range takes the keys min and/or max",
+        ),
+        (
             {"name": "s", "features": ["n"], "fixed": {"n_tasks": 2, "alpha": 0.5}},
             "fixed alpha=0.5 matches no configuration of the grid; values of alpha among the "
             "configurations with n_tasks=2: [0.9]",
@@ -277,6 +285,8 @@ def test_valid_studies_pass_also_with_ami_targets(tmp_path):
     exp["studies"] = [
         {"name": "a", "features": ["n", "ami", "test_f1_PER_mean"], "fixed": {"n_tasks": 2}},
         {"name": "b", "features": ["T"], "fixed": {"n_tokens_per_task": 100, "alpha": 0.77}},
+        # a range, as regress reads it (README's compare_features example)
+        {"name": "c", "features": ["n", "T"], "fixed": {"n_tasks": {"min": 2}}},
     ]
     assert set(check_config(validated(config), root=tmp_path)) == {"e"}
 

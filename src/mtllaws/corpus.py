@@ -850,6 +850,20 @@ def _aux_arrays(aux: Mapping[str, AuxColumn], parsed: dict, files: dict[str, Pat
     return ids, label_sets, meta
 
 
+def _load_cached_array(path: Path, shape: list, meta_path: Path, mmap: bool) -> np.ndarray:
+    """One ``.npy`` of the cache, checked against the shape ``meta.json`` recorded."""
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot load ({err}); rebuild the corpus cache") from err
+    if list(array.shape) != shape:
+        raise ValueError(
+            f"{path}: shape {list(array.shape)} != {shape} recorded in {meta_path}; "
+            f"the cache is inconsistent, rebuild it with overwrite=True"
+        )
+    return array
+
+
 def load_prepared(cache_dir: str | os.PathLike, *, mmap: bool = False) -> PreparedCorpus:
     """Load a cache written by :func:`prepare_corpus`.
 
@@ -883,34 +897,19 @@ def load_prepared(cache_dir: str | os.PathLike, *, mmap: bool = False) -> Prepar
             f"{meta_path}: cache format {settings.get('format_version')} != "
             f"{_FORMAT_VERSION}; rebuild it with prepare_corpus(..., overwrite=True)"
         )
-    arrays = {}
-    for name, shape in meta["shapes"].items():
-        path = cache_dir / f"{name}.npy"
-        try:
-            array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: cannot load ({err}); rebuild the corpus cache") from err
-        if list(array.shape) != shape:
-            raise ValueError(
-                f"{path}: shape {list(array.shape)} != {shape} recorded in {meta_path}; "
-                f"the cache is inconsistent, rebuild it with overwrite=True"
+    arrays = {
+        name: _load_cached_array(cache_dir / f"{name}.npy", shape, meta_path, mmap)
+        for name, shape in meta["shapes"].items()
+    }
+    aux_ids: dict[str, dict[str, np.ndarray]] = {
+        name: {
+            split: _load_cached_array(
+                cache_dir / f"{split}_aux_{name}.npy", shape, meta_path, mmap
             )
-        arrays[name] = array
-    aux_ids: dict[str, dict[str, np.ndarray]] = {}
-    for name, entry in meta.get("aux", {}).items():
-        aux_ids[name] = {}
-        for split, shape in entry["shapes"].items():
-            path = cache_dir / f"{split}_aux_{name}.npy"
-            try:
-                array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (OSError, ValueError) as err:
-                raise ValueError(f"{path}: cannot load ({err}); rebuild the corpus cache") from err
-            if list(array.shape) != shape:
-                raise ValueError(
-                    f"{path}: shape {list(array.shape)} != {shape} recorded in {meta_path}; "
-                    f"the cache is inconsistent, rebuild it with overwrite=True"
-                )
-            aux_ids[name][split] = array
+            for split, shape in entry["shapes"].items()
+        }
+        for name, entry in meta.get("aux", {}).items()
+    }
     vocab = json.loads((cache_dir / "vocab.json").read_text(encoding="utf-8"))
     gold = json.loads((cache_dir / "gold.json").read_text(encoding="utf-8"))
     if len(vocab) != meta["vocab_size"]:
