@@ -75,3 +75,22 @@ def skewed_y():
     lengths = lengths[np.cumsum(lengths) <= y.size]
     lengths = np.append(lengths, y.size - lengths.sum())
     return y, lengths
+
+
+#: Sizes of :func:`two_task_data`: vocabulary, embedding dim, window, classes.
+TWO_TASK_SIZES = (30, 6, 7, 4)
+
+
+@pytest.fixture(scope="session")
+def two_task_data():
+    """Two tasks on disjoint rows; embeddings with a zero padding row (test_core, test_align)."""
+    V, D, W, C = TWO_TASK_SIZES
+    rng = np.random.default_rng(5)
+    emb = rng.normal(size=(V, D)).astype(np.float32)
+    emb[0] = 0
+    n = 64
+    win = rng.integers(0, V, size=(2 * n, W)).astype(np.int32)
+    labels = np.full((2 * n, 2), -1, dtype=np.int64)  # MASK
+    labels[:n, 0] = win[:n, 3] % C
+    labels[n:, 1] = win[n:, 2] % C
+    return win, labels, emb

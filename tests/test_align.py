@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import TWO_TASK_SIZES
 
 from mtllaws.core import MASK, TrainConfig, masked_cross_entropy, sequential_plan
 from mtllaws.engine import train_models
@@ -14,21 +15,13 @@ from mtllaws.reweight import probe_rows, svd_task_weights
 from mtllaws.taskspace import rotation_map
 from mtllaws.train import predict, train_model
 
-V, D, W, C = 30, 6, 7, 4
+V, D, W, C = TWO_TASK_SIZES
 
 
 @pytest.fixture(scope="module")
-def data():
-    """Two tasks on disjoint rows; embeddings with a zero padding row."""
-    rng = np.random.default_rng(5)
-    emb = rng.normal(size=(V, D)).astype(np.float32)
-    emb[0] = 0
-    n = 64
-    win = rng.integers(0, V, size=(2 * n, W)).astype(np.int32)
-    labels = np.full((2 * n, 2), MASK, dtype=np.int64)
-    labels[:n, 0] = win[:n, 3] % C
-    labels[n:, 1] = win[n:, 2] % C
-    return win, labels, emb
+def data(two_task_data):
+    """Two tasks on disjoint rows; embeddings with a zero padding row (conftest)."""
+    return two_task_data
 
 
 def mcfg(preset: str = "default", align: str = "none", n_tasks: int = 2):

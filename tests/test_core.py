@@ -5,27 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import TWO_TASK_SIZES
 
 from mtllaws.core import MASK, TrainConfig, combine_task_losses, fit, masked_cross_entropy
 from mtllaws.engine import train_models
 from mtllaws.models import MTLNet, logits_grouped, logits_task, model_config
 from mtllaws.train import predict, train_model
 
-V, D, W, C = 30, 6, 7, 4
+V, D, W, C = TWO_TASK_SIZES
 
 
 @pytest.fixture(scope="module")
-def data():
-    """Two tasks on disjoint rows; embeddings with a zero padding row."""
-    rng = np.random.default_rng(5)
-    emb = rng.normal(size=(V, D)).astype(np.float32)
-    emb[0] = 0
-    n = 64
-    win = rng.integers(0, V, size=(2 * n, W)).astype(np.int32)
-    labels = np.full((2 * n, 2), MASK, dtype=np.int64)
-    labels[:n, 0] = win[:n, 3] % C
-    labels[n:, 1] = win[n:, 2] % C
-    return win, labels, emb
+def data(two_task_data):
+    """Two tasks on disjoint rows; embeddings with a zero padding row (conftest)."""
+    return two_task_data
 
 
 def mcfg(preset: str = "default"):
