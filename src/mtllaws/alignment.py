@@ -221,6 +221,9 @@ def head_cka_measure(inputs: ModelInputs) -> list[float]:
         else:
             per_task = [model.heads(model.encode_ids(ids, table, task=t), task=t)
                         for t in range(n_tasks)]
+    # real auxiliary tasks have their own head sizes: compare each head's own classes
+    # (a smaller head's padded columns are -inf)
+    per_task = [p[:, :c] for p, c in zip(per_task, model.config.class_counts, strict=True)]
     ner = per_task[0].double().cpu().numpy()
     return [ts.linear_cka(ner, per_task[t].double().cpu().numpy()) for t in range(1, n_tasks)]
 

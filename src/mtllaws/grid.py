@@ -22,6 +22,15 @@ rotates nothing; a non-zero angle adds ``_r<degrees>`` to the config id
 (``T2_n1000_a0.9_r90``), so ids without rotation are unchanged. Single-task points have
 no synthetic task and always have rotation 0.
 
+A block may add the axis ``aux_tasks``: real auxiliary tasks read from corpus columns
+(:mod:`mtllaws.realtasks`). Each of its levels is a task name (``pos``, ``chunk``,
+``chunk_iob``), a 0-based column index of the CoNLL file, or a list of those. In a point
+with ``T`` tasks and ``k`` real ones, tasks ``1..k`` are the real tasks (in the level's
+order) and tasks ``k+1..T-1`` synthetic ones from the block's ``alpha``/``ami`` (not
+needed when ``T - 1 == k``). Such a point's config id ends in ``_x<tasks>``
+(``T2_n1000_xpos``, ``T3_n1000_xpos+chunk``, ``T2_n1000_xc3``), so ids without real
+tasks are unchanged. Points tables do not take the axis.
+
 A *pack* is the set of grid points that one simulate, train and evaluate job
 handles. By default every pack is one point. ``pack_seeds`` puts all seeds of a
 configuration into one pack (id ``..._sall``) and ``pack_levels`` all its α or AMI
@@ -40,6 +49,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from mtllaws.realtasks import aux_level, aux_level_suffix
 
 __all__ = [
     "GridPoint",
@@ -124,6 +135,9 @@ class GridPoint:
         The seed of slicing, simulation, initialisation and shuffling.
     rotation : float, default 0
         Input rotation of the synthetic tasks in degrees (0 for single-task points).
+    aux_tasks : tuple, default ()
+        Real auxiliary tasks (names or column indices, :func:`mtllaws.realtasks.aux_level`),
+        tasks ``1..k`` of the point; empty for synthetic tasks only.
     """
 
     experiment: str
@@ -135,6 +149,7 @@ class GridPoint:
     ami: float | None
     seed: int
     rotation: float = 0.0
+    aux_tasks: tuple = ()
 
     @property
     def n_tokens_per_task(self) -> int | None:
@@ -156,6 +171,8 @@ class GridPoint:
             parts.append(f"ami{format_number(self.ami)}")
         if self.rotation:
             parts.append(f"r{format_number(self.rotation)}")
+        if self.aux_tasks:
+            parts.append(aux_level_suffix(self.aux_tasks))
         return "_".join(parts)
 
     @property
@@ -166,6 +183,10 @@ class GridPoint:
     def record(self) -> dict:
         """The grid values as a flat dict, as they appear in result tables."""
         out = asdict(self)
+        if self.aux_tasks:  # a list (JSON); absent without real tasks, as before
+            out["aux_tasks"] = list(self.aux_tasks)
+        else:
+            del out["aux_tasks"]
         out["n_tokens_per_task"] = self.n_tokens_per_task
         out["config_id"] = self.config_id
         out["point_id"] = self.point_id
@@ -194,7 +215,7 @@ def _check_level(value, key: str, where: str) -> float:
 
 
 def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
-    """Yield (n_tasks, n_ner, n_syn, alpha, ami, rotation) for one product block.
+    """Yield (n_tasks, n_ner, n_syn, alpha, ami, rotation, aux_tasks) for one product block.
 
     An axis whose value is None (the schema's default) counts as absent.
     """
@@ -228,29 +249,49 @@ def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
         ]
         for k in size_keys
     ]
+    reals = [()]
+    if "aux_tasks" in block:
+        reals = [aux_level(v, f"{where}: 'aux_tasks'")
+                 for v in _as_list(block, "aux_tasks", where)]
+        short = sorted({(t, len(r)) for t in tasks for r in reals if t - 1 < len(r)})
+        if short:
+            t, k = short[0]
+            raise ValueError(
+                f"{where}: n_tasks = {t} has {t - 1} auxiliary task(s) but an aux_tasks level "
+                f"names {k} real task(s); give n_tasks >= 1 + the real tasks of every level "
+                "(n_tasks: [1] takes no aux_tasks: put the single-task baseline in its own "
+                "block)"
+            )
     level_key = "alpha" if "alpha" in block else "ami" if "ami" in block else None
     levels = (
         [_check_level(v, level_key, where) for v in _as_list(block, level_key, where)]
         if level_key
         else [None]
     )
-    if level_key is None and any(t > 1 for t in tasks):
-        raise ValueError(f"{where}: n_tasks > 1 needs the synthetic tasks' 'alpha' or 'ami' list")
+    if level_key is None and any(t - 1 > len(r) for t in tasks for r in reals):
+        raise ValueError(
+            f"{where}: n_tasks > 1 needs the synthetic tasks' 'alpha' or 'ami' list"
+            + (" (n_tasks - 1 exceeds the real aux_tasks of a level, so some tasks are "
+               "synthetic)" if "aux_tasks" in block else "")
+        )
     rotations = [0.0]
     if "rotation" in block:
         from mtllaws.alignment import check_rotation
 
         rotations = [check_rotation(v, f"{where}: 'rotation'")
                      for v in _as_list(block, "rotation", where)]
-    for t, *size, level, rotation in itertools.product(tasks, *sizes, levels, rotations):
+    for t, *size, level, rotation, real in itertools.product(
+            tasks, *sizes, levels, rotations, reals):
         n_ner = size[0]
         n_syn = size[0] if mode == "balanced" else size[1]
         if t == 1:
-            yield (1, n_ner, 0 if mode == "unbalanced" else n_ner, None, None, 0.0)
+            yield (1, n_ner, 0 if mode == "unbalanced" else n_ner, None, None, 0.0, ())
+        elif t - 1 == len(real):  # every auxiliary task is real: no alpha/AMI, no rotation
+            yield (t, n_ner, n_syn, None, None, 0.0, real)
         elif level_key == "alpha":
-            yield (t, n_ner, n_syn, level, None, rotation)
+            yield (t, n_ner, n_syn, level, None, rotation, real)
         else:
-            yield (t, n_ner, n_syn, None, level, rotation)
+            yield (t, n_ner, n_syn, None, level, rotation, real)
 
 
 def _points_table(path: str | Path, mode: str, where: str) -> list[dict]:
@@ -292,6 +333,11 @@ def _points_table(path: str | Path, mode: str, where: str) -> list[dict]:
         raise ValueError(
             f"{where}: points_csv '{path}' has a header but no rows; add configurations "
             "or set points_csv: ''"
+        )
+    if "aux_tasks" in table.columns:
+        raise ValueError(
+            f"{where}: points_csv '{path}' has an 'aux_tasks' column; real auxiliary tasks "
+            "are a grid-block axis only: move those rows into grid blocks with aux_tasks"
         )
     columns = [*keys, level] if level else keys
     if "rotation" in table.columns:
@@ -386,8 +432,8 @@ def expand_experiment(
         for config in _block_configs(block, mode, where):
             configs.setdefault(config, None)
     points = [
-        GridPoint(name, mode, t, n_ner, n_syn, alpha, ami, seed, rotation)
-        for (t, n_ner, n_syn, alpha, ami, rotation) in configs
+        GridPoint(name, mode, t, n_ner, n_syn, alpha, ami, seed, rotation, aux)
+        for (t, n_ner, n_syn, alpha, ami, rotation, aux) in configs
         for seed in seeds
     ]
     return points
@@ -450,9 +496,10 @@ def pack_id(point: GridPoint, *, seeds: bool = False, levels: bool = False) -> s
     str
     """
     parts = point.config_id.split("_")
-    if levels and point.n_tasks > 1:
-        # the level is the last part, or the one before the rotation's
-        parts[-2 if point.rotation else -1] = "aall" if point.alpha is not None else "amiall"
+    if levels and (point.alpha is not None or point.ami is not None):
+        # the level is the last part, or the one before the rotation's / real tasks'
+        at = -1 - bool(point.rotation) - bool(point.aux_tasks)
+        parts[at] = "aall" if point.alpha is not None else "amiall"
     parts.append("sall" if seeds else f"s{point.seed}")
     return "_".join(parts)
 

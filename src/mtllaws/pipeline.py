@@ -24,6 +24,7 @@ from mtllaws import __version__
 from mtllaws import shards as mtl_shards
 from mtllaws.atomic import atomic_path
 from mtllaws.grid import config_hash
+from mtllaws.realtasks import aux_level_label, aux_task_name
 from mtllaws.relatedness import MEASURES, TARGET_COLUMN, run_values
 from mtllaws.settings import embedding_download_path, fasttext_options, model_overrides
 
@@ -35,6 +36,7 @@ __all__ = [
     "prepare_embeddings_stage",
     "build_model_config",
     "build_train_config",
+    "pack_class_counts",
     "simulate_pack",
     "read_tasks",
     "train_pack",
@@ -84,7 +86,9 @@ def prepare_corpus_stage(
     out_dir : path-like
         The cache folder (a rule's ``directory()`` output).
     settings : mapping
-        The experiment's ``corpus`` settings (``window``, ``cross_sentence``).
+        The experiment's ``corpus`` settings (``window``, ``cross_sentence``, and
+        ``aux_columns`` when an experiment on this corpus names real auxiliary tasks:
+        the ``aux_columns`` of :func:`mtllaws.corpus.prepare_corpus`).
     """
     from mtllaws.corpus import prepare_corpus
 
@@ -93,7 +97,8 @@ def prepare_corpus_stage(
         raise ValueError(f"the corpus files {dict(sources)} must lie in one folder")
     start = time.perf_counter()
     prepared = prepare_corpus(
-        folders.pop(), out_dir, k=settings["window"], cross_sentence=settings["cross_sentence"]
+        folders.pop(), out_dir, k=settings["window"], cross_sentence=settings["cross_sentence"],
+        **({"aux_columns": settings["aux_columns"]} if settings.get("aux_columns") else {}),
     )
     logger.info(
         "cached %d/%d/%d train/dev/test tokens, %d words, labels %s in %.1f s",
@@ -151,8 +156,9 @@ def simulate_pack(
     Writes one Parquet table with the columns ``point_id``, ``token`` (row of the
     training windows) and ``label_0`` (NER) … ``label_{T-1}``, ``-1`` where a task
     does not label a token. The Parquet metadata key ``mtllaws.tasks`` holds, per
-    point, the α of every synthetic task, the input ``rotation`` (degrees) and every
-    enabled measure (``settings["measures"]``, AMI always) of the tasks that can be
+    point, the α of every synthetic task (``NaN`` for a real one), the input ``rotation``
+    (degrees), the real auxiliary tasks (``aux_tasks``: names) and every task's head size
+    (``n_classes``) when it has real tasks, and every enabled measure (``settings["measures"]``, AMI always) of the tasks that can be
     measured before training.
 
     Parameters
@@ -189,7 +195,15 @@ def simulate_pack(
     for point in points:
         start = time.perf_counter()
         alpha = point["alpha"]
-        if point["n_tasks"] > 1 and alpha is None:
+        real = [aux_task_name(t) for t in point.get("aux_tasks") or ()]
+        for name in real:
+            if name not in prepared.aux_names:
+                raise ValueError(
+                    f"{_point_name(point)}: real task {name!r} is not cached in the corpus "
+                    f"{corpus_dir} (it has {list(prepared.aux_names)}); rebuild it with "
+                    "aux_columns naming it (the workflow's prepare_corpus does)"
+                )
+        if point["n_tasks"] - 1 > len(real) and alpha is None:
             if point["ami"] not in alphas:
                 # seed 0 for every point: all seeds of a configuration share one alpha
                 alphas[point["ami"]] = alpha_for_ami(
@@ -216,6 +230,8 @@ def simulate_pack(
             embeddings=matrix,
             input_maps=None if matrix is None else point_input_maps(
                 point["n_tasks"], matrix.shape[1], _rotation(point), point["seed"]),
+            real_columns=[prepared.aux_labels(name, "train") for name in real],
+            real_classes=[len(prepared.aux_label_names(name)) for name in real],
         )
         frame = pd.DataFrame({"point_id": point["point_id"], "token": tasks.token_idx})
         for t in range(tasks.n_tasks):
@@ -225,6 +241,10 @@ def simulate_pack(
             "alpha": None if alpha is None else float(alpha),
             "alphas": [float(a) for a in tasks.alphas],
             "rotation": _rotation(point),
+            **({"aux_tasks": real,
+                "n_classes": [prepared.n_classes]
+                + [len(prepared.aux_label_names(name)) for name in real]
+                + [prepared.n_classes] * (point["n_tasks"] - 1 - len(real))} if real else {}),
             **{name: [float(v) for v in values] for name, values in tasks.measures.items()},
         }
         logger.info(
@@ -288,9 +308,12 @@ def _point_arrays(tasks: pd.DataFrame, point_id: str) -> tuple[np.ndarray, np.nd
 
 
 def build_model_config(
-    settings: Mapping, *, n_tasks: int, n_classes: int, emb_dim: int, window: int
+    settings: Mapping, *, n_tasks: int, n_classes, emb_dim: int, window: int
 ):
     """The :class:`~mtllaws.models.ModelConfig` of an experiment's ``model`` settings.
+
+    ``n_classes`` is NER's class count, or one head size per task (real auxiliary tasks,
+    from the simulate shard's ``n_classes``, :func:`pack_class_counts`).
 
     ``hidden``, ``dense`` and ``shared_dense`` set to null keep the preset's value
     (:func:`mtllaws.settings.model_overrides`).
@@ -335,6 +358,27 @@ def build_train_config(settings: Mapping, *, threads: int | None = None):
     )
 
 
+def pack_class_counts(meta: Mapping, points: Sequence[Mapping], n_ner: int):
+    """The head sizes of a pack's model, from the simulate shard's metadata.
+
+    NER's ``n_ner`` (an int) when no point has real tasks, else the one tuple of head
+    sizes that all points of the pack share (a pack has one configuration).
+    """
+    from mtllaws.realtasks import class_counts
+
+    sizes = set()
+    for point in points:
+        counts = meta[point["point_id"]].get("n_classes")
+        if counts is None:
+            sizes.add(int(n_ner))
+        else:
+            sizes.add(class_counts(len(counts), n_ner, dict(enumerate(counts[1:], start=1))))
+    if len(sizes) != 1:
+        raise ValueError(f"the pack's points have different head sizes {sorted(map(str, sizes))};"
+                         " a pack holds one configuration, so they must agree")
+    return sizes.pop()
+
+
 def _dev_scorer(prepared, embeddings):
     from mtllaws.evaluate import score_ids
     from mtllaws.train import predict
@@ -376,13 +420,13 @@ def train_pack(
 
     prepared = load_prepared(corpus)
     matrix = load_embeddings(embeddings)
-    table, _ = read_tasks(tasks)
+    table, meta = read_tasks(tasks)
     train_cfg = build_train_config(settings, threads=threads)
     data = [_point_arrays(table, point["point_id"]) for point in points]
     model_cfg = build_model_config(
         settings,
         n_tasks=data[0][1].shape[1],
-        n_classes=prepared.n_classes,
+        n_classes=pack_class_counts(meta, points, prepared.n_classes),
         emb_dim=matrix.shape[1],
         window=prepared.window,
     )
@@ -544,6 +588,10 @@ def evaluate_pack(
             else meta[point["point_id"]]["alpha"],
             TARGET_COLUMN: np.nan if point["ami"] is None else float(point["ami"]),
             "rotation": _rotation(point),
+            # real auxiliary tasks ("pos+chunk"); only rows that have them carry the
+            # column, so tables without real tasks stay as they were (aggregate fills "")
+            **({"aux_tasks": aux_level_label(point["aux_tasks"])}
+               if point.get("aux_tasks") else {}),
             "seed": point["seed"],
             **run_values(measured),
         }
@@ -589,6 +637,9 @@ def _task_accuracy(pred: np.ndarray, prepared, point, meta) -> list[float]:
     rng = np.random.default_rng([point["seed"], 1])
     accuracies = []
     for t, alpha in enumerate(meta[point["point_id"]]["alphas"], start=1):
+        if alpha != alpha:  # a real task (NaN alpha): no simulated dev labels to score
+            accuracies.append(float("nan"))
+            continue
         gold = simulate_labels(prepared.dev_y, alpha, prepared.n_classes, rng)
         accuracies.append(float((pred[:, t] == gold).mean()))
     return accuracies

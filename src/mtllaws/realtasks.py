@@ -14,6 +14,11 @@ contiguous) stay those of ``make_tasks``, and only the labels of a slice change.
   the task's rows.
 * :func:`replace_task_columns`: a label matrix with chosen auxiliary columns relabelled
   from corpus columns on the rows each already labels.
+* :func:`aux_level`, :func:`aux_task_name`, :func:`aux_level_label`,
+  :func:`aux_level_suffix`, :func:`corpus_aux_columns`: a grid level of the
+  ``aux_tasks`` axis (one real task or several), its runs-table spelling
+  (``"pos+chunk"``), its config-id suffix (``_xpos+chunk``) and the corpus columns an
+  experiment's grid needs cached.
 * :func:`class_counts`: the per-task head sizes for
   :class:`~mtllaws.models.ModelConfig` (``n_classes``) of a mix of NER, synthetic and
   real tasks.
@@ -25,7 +30,22 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["MASK", "class_counts", "label_column", "replace_task_columns", "task_labels"]
+__all__ = [
+    "MASK",
+    "aux_level",
+    "aux_level_label",
+    "aux_level_suffix",
+    "aux_task_name",
+    "class_counts",
+    "AUX_CORPUS_SUFFIX",
+    "corpus_aux_columns",
+    "experiment_aux_levels",
+    "prepared_corpus_name",
+    "aux_corpus_settings",
+    "label_column",
+    "replace_task_columns",
+    "task_labels",
+]
 
 #: Label of a token that a task does not label.
 MASK = -1
@@ -211,3 +231,169 @@ def class_counts(n_tasks: int, n_ner: int, real: Mapping[int, int] | None = None
             )
         sizes[k] = int(c)
     return int(n_ner) if len(set(sizes)) == 1 else tuple(sizes)
+
+
+# --------------------------------------------------------------------------- grid levels
+
+
+def aux_task_name(task) -> str:
+    """The name of one real task of an ``aux_tasks`` level.
+
+    Parameters
+    ----------
+    task : str or int
+        A preset name of :data:`mtllaws.corpus.AUX_PRESETS` (``"pos"``, ``"chunk"``,
+        ``"chunk_iob"``) or a 0-based column index of the CoNLL file (``3``).
+
+    Returns
+    -------
+    str
+        The preset name, or ``"c<index>"`` for a column index (the name its labels are
+        cached under, :meth:`~mtllaws.corpus.PreparedCorpus.aux_labels`).
+    """
+    if isinstance(task, bool):
+        raise ValueError(f"aux task {task!r}: give a task name or a column index")
+    if isinstance(task, int | np.integer):
+        return f"c{int(task)}"
+    return str(task)
+
+
+def aux_level(value, where: str = "aux_tasks") -> tuple:
+    """One level of the ``aux_tasks`` grid axis, checked: a tuple of real tasks.
+
+    Parameters
+    ----------
+    value : str, int or list of those
+        A task name (``"pos"``), a 0-based column index (``3``, for other CoNLL files)
+        or a list of those (several real tasks in one grid point, in task order).
+    where : str
+        What to name in errors (the grid block).
+
+    Returns
+    -------
+    tuple of str or int
+        The level's tasks, in order (names as given, indices as ``int``).
+
+    Raises
+    ------
+    ValueError
+        An unknown name, a negative or non-integer index, a task given twice, or an
+        empty list; naming ``where`` and the fix.
+    """
+    from mtllaws.corpus import AUX_PRESETS
+
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    if not items:
+        raise ValueError(f"{where}: an empty aux_tasks level; give a task name, a column "
+                         "index, or a list of them")
+    out = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int | np.integer):
+            raise ValueError(f"{where}: aux task {item!r} is neither a task name "
+                             f"({', '.join(AUX_PRESETS)}) nor a column index")
+        if isinstance(item, str) and item not in AUX_PRESETS:
+            raise ValueError(f"{where}: unknown aux task {item!r}; use one of "
+                             f"{', '.join(AUX_PRESETS)} or a 0-based column index (int) of "
+                             "the CoNLL file")
+        if not isinstance(item, str) and int(item) < 1:
+            raise ValueError(f"{where}: aux task column {item!r} must be >= 1 (0 is the word)")
+        out.append(item if isinstance(item, str) else int(item))
+    names = [aux_task_name(t) for t in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: aux_tasks level {items!r} names a task twice; give each "
+                         "real task once per level")
+    return tuple(out)
+
+
+def aux_level_label(level) -> str:
+    """The runs-table spelling of a level: names joined by ``+`` (``""`` for none)."""
+    return "+".join(aux_task_name(t) for t in level or ())
+
+
+def aux_level_suffix(level) -> str:
+    """The config-id suffix of a level: ``"xpos"``, ``"xpos+chunk"``, ``"xc3"`` (``""``
+    for none).
+
+    Underscores of a name are dropped (``chunk_iob`` -> ``xchunkiob``) so that ``_``
+    stays the config id's separator; the names are presets or ``c<index>``, so the
+    spelling is unambiguous.
+    """
+    if not level:
+        return ""
+    return "x" + "+".join(aux_task_name(t).replace("_", "") for t in level)
+
+
+def corpus_aux_columns(levels) -> dict:
+    """The ``aux_columns`` argument of :func:`mtllaws.corpus.prepare_corpus` for levels.
+
+    Parameters
+    ----------
+    levels : iterable of tuple
+        The ``aux_tasks`` levels of the grid points (:func:`aux_level`).
+
+    Returns
+    -------
+    dict of str to int or AuxColumn
+        Name -> preset spec or column index, sorted by name; empty when no level names
+        a real task.
+    """
+    from mtllaws.corpus import AUX_PRESETS
+
+    out = {}
+    for level in levels:
+        for task in level or ():
+            name = aux_task_name(task)
+            out[name] = list(AUX_PRESETS[name]) if isinstance(task, str) else int(task)
+    return dict(sorted(out.items()))
+
+
+#: Suffix of the corpus cache of experiments that name real tasks: ``conll2003_cross.aux``
+#: holds the same arrays as ``conll2003_cross`` plus the auxiliary columns, so the cache
+#: (and everything built on it) of experiments without real tasks is never rebuilt.
+AUX_CORPUS_SUFFIX = ".aux"
+
+
+def experiment_aux_levels(experiment: Mapping, name: str = "") -> list[tuple]:
+    """The ``aux_tasks`` levels of an experiment's grid blocks (checked), in order."""
+    levels = []
+    for i, block in enumerate(experiment.get("grid") or []):
+        values = (block or {}).get("aux_tasks")
+        if values is None:
+            continue
+        for value in values if isinstance(values, list | tuple) else [values]:
+            levels.append(aux_level(value, f"experiments.{name}.grid[{i}]: 'aux_tasks'"))
+    return levels
+
+
+def prepared_corpus_name(experiment: Mapping) -> str:
+    """The corpus cache name of an experiment: ``corpus.name``, plus
+    :data:`AUX_CORPUS_SUFFIX` when its grid names real auxiliary tasks."""
+    base = experiment["corpus"]["name"]
+    return base + AUX_CORPUS_SUFFIX if experiment_aux_levels(experiment) else base
+
+
+def aux_corpus_settings(experiments: Mapping, cache_name: str) -> dict:
+    """The ``prepare_corpus`` settings of a corpus cache name.
+
+    Parameters
+    ----------
+    experiments : mapping
+        The validated experiments.
+    cache_name : str
+        ``corpus.name``, or it plus :data:`AUX_CORPUS_SUFFIX`.
+
+    Returns
+    -------
+    dict
+        The corpus settings of the experiments on that corpus; for an ``.aux`` cache
+        with ``aux_columns``: every real task that those experiments' grids name.
+    """
+    base = cache_name.removesuffix(AUX_CORPUS_SUFFIX)
+    users = {n: e for n, e in experiments.items() if e["corpus"]["name"] == base}
+    if not users:
+        raise ValueError(f"no experiment uses a corpus named '{base}'")
+    settings = dict(next(iter(users.values()))["corpus"])
+    if cache_name != base:
+        settings["aux_columns"] = corpus_aux_columns(
+            level for n, e in users.items() for level in experiment_aux_levels(e, n))
+    return settings

@@ -310,6 +310,8 @@ def collect_runs(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         raise ShardError("no evaluate shards to aggregate; the experiment's grid is empty")
     frames = [read_shard(p) for p in paths]
     runs = pd.concat(frames, ignore_index=True)
+    if "aux_tasks" in runs.columns:  # real auxiliary tasks: "" for the synthetic rows
+        runs["aux_tasks"] = runs["aux_tasks"].fillna("").astype(str)
     duplicated = runs["point_id"][runs["point_id"].duplicated()]
     if len(duplicated):
         raise ShardError(f"grid point(s) {sorted(set(duplicated))} appear in more than one shard")
@@ -333,13 +335,16 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """
     if "rotation" not in runs.columns:  # tables written before the input rotation existed
         runs = runs.assign(rotation=0.0)
-    skip = set(GROUP_KEYS) | {"seed"}
+    # real auxiliary tasks ("pos+chunk") group like rotation; tables without them keep
+    # their columns
+    keys = [*GROUP_KEYS, "aux_tasks"] if "aux_tasks" in runs.columns else GROUP_KEYS
+    skip = set(keys) | {"seed"}
     metrics = [
         c
         for c in runs.columns
         if c not in skip and runs[c].dtype.kind in "if" and not c.endswith("_id")
     ]
-    grouped = runs.groupby(GROUP_KEYS, dropna=False, sort=True)
+    grouped = runs.groupby(keys, dropna=False, sort=True)
     stats = grouped[metrics].agg(["mean", "std"])
     stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
     stats["count"] = grouped.size()

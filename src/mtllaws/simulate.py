@@ -42,6 +42,14 @@ the sentences and ``default_rng([seed, 1, k])`` draws synthetic task ``k``, so
 for one seed the first slices and draws are the same whatever ``T`` is.
 Every enabled relatedness measure (AMI always) of each synthetic task is measured
 on the tokens it labels, against their real labels (:attr:`TaskData.measures`).
+
+Real auxiliary tasks (``real_columns``): tasks ``1..k`` take their slices by the same
+rules, but their labels are a corpus column on the slice
+(:func:`mtllaws.realtasks.task_labels`) instead of a draw; their measures are recorded
+exactly as a synthetic task's (the AMI of a real task is the AMI of its labels to NER's
+on its slice). Measures that fit per-task models on one-hot targets see every task of
+such a point with ``max(c, c_real)`` classes: the classes a task lacks are zero columns,
+which change neither RV coefficients nor SVD weights.
 """
 
 from __future__ import annotations
@@ -132,6 +140,7 @@ class TaskData:
         Each enabled relatedness measure (:data:`mtllaws.relatedness.MEASURES`;
         ``"ami"`` always) of each synthetic task to the real labels of its tokens.
     alphas : (T-1,) float64
+        ``NaN`` for a real auxiliary task.
     slices : str
         ``"disjoint"``, ``"shared"`` or ``"contiguous"``.
     seed, n_ner, n_syn : int
@@ -184,6 +193,8 @@ def make_tasks(
     windows: np.ndarray | None = None,
     embeddings: np.ndarray | None = None,
     input_maps: np.ndarray | None = None,
+    real_columns: Sequence[np.ndarray] = (),
+    real_classes: Sequence[int] | None = None,
 ) -> TaskData:
     """Task data of one grid point (Algorithm 1).
 
@@ -220,6 +231,12 @@ def make_tasks(
         Fixed per-task input maps (:func:`mtllaws.alignment.point_input_maps`): measures
         see task ``t``'s inputs as ``E·M_tᵀ``, as the model does. ``None``: identity.
         Only the measures read them (the labels do not depend on them).
+    real_columns : sequence of (N,) int array, default ()
+        Real auxiliary tasks: the corpus column's label ids of every training token
+        (``PreparedCorpus.aux_labels(name, "train")``) of tasks ``1..k``, in order;
+        ``alphas`` then covers the ``T - 1 - k`` synthetic tasks only.
+    real_classes : sequence of int, optional
+        Each real task's number of labels (default: its column's max id + 1).
 
     Returns
     -------
@@ -273,21 +290,30 @@ def make_tasks(
     c = int(y.max()) + 1 if n_classes is None else int(n_classes)
     if y.size and (y.min() < 0 or y.max() >= c):
         raise ValueError(f"{where}y_train ids must lie in [0, {c}), got [{y.min()}, {y.max()}]")
+    n_real = len(real_columns)
+    if n_real > n_tasks - 1:
+        raise ValueError(f"{where}{n_real} real auxiliary task(s) but n_tasks={n_tasks} has "
+                         f"{n_tasks - 1} auxiliary task(s); raise n_tasks")
+    real_cols = [np.asarray(col) for col in real_columns]
+    real_c = ([int(col.max()) + 1 for col in real_cols] if real_classes is None
+              else [int(x) for x in real_classes])
+    n_drawn = n_tasks - 1 - n_real  # synthetic tasks
     n_syn_tasks = n_tasks - 1
-    if n_syn_tasks == 0:
+    if n_drawn == 0:
         alpha_arr = np.zeros(0)
     else:
         if alphas is None:
             raise ValueError(f"{where}n_tasks={n_tasks} needs alphas for the synthetic tasks")
         alpha_arr = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
         if alpha_arr.size == 1:
-            alpha_arr = np.repeat(alpha_arr, n_syn_tasks)
-        if alpha_arr.shape != (n_syn_tasks,):
+            alpha_arr = np.repeat(alpha_arr, n_drawn)
+        if alpha_arr.shape != (n_drawn,):
             raise ValueError(
-                f"{where}got {alpha_arr.size} alphas for {n_syn_tasks} synthetic tasks "
-                f"(n_tasks={n_tasks}); give one alpha or n_tasks - 1 of them"
+                f"{where}got {alpha_arr.size} alphas for {n_drawn} synthetic tasks "
+                f"(n_tasks={n_tasks}, {n_real} real); give one alpha or one per synthetic task"
             )
         alpha_arr = np.array([check_alpha(a, c, point) for a in alpha_arr])
+    alpha_arr = np.concatenate([np.full(n_real, np.nan), alpha_arr])
 
     sizes = [n_ner] + [n_syn] * n_syn_tasks
     need = max(sizes) if slices == "shared" else sum(sizes)
@@ -334,9 +360,20 @@ def make_tasks(
     labels[rows[0], 0] = y[token_idx[rows[0]]]
     syn_labels, real_labels, inputs = [], [], []
     cache: dict = {}  # shared by the point's tasks (e.g. NER's ridge model)
+    measure_c = max([c, *real_c[:n_real]])  # one-hot width of the per-task models
     for k in range(1, n_tasks):
         real = y[token_idx[rows[k]]].astype(np.int64)
-        syn = simulate_labels(real, alpha_arr[k - 1], c, np.random.default_rng([seed, 1, k]))
+        if k <= n_real:
+            from mtllaws.realtasks import task_labels
+
+            syn = task_labels(token_idx[rows[k]], real_cols[k - 1], name=f"task {k}",
+                              point=point)
+            if syn.size and syn.max() >= real_c[k - 1]:
+                raise ValueError(f"{where}real task {k} has label ids up to {syn.max()} but "
+                                 f"real_classes gives {real_c[k - 1]}; pass its label count")
+        else:
+            syn = simulate_labels(real, alpha_arr[k - 1], c,
+                                  np.random.default_rng([seed, 1, k]))
         labels[rows[k], k] = syn
         syn_labels.append(syn)
         real_labels.append(real)
@@ -346,7 +383,7 @@ def make_tasks(
                 windows=windows[token_idx[rows[k]]],
                 ner_windows=windows[token_idx[rows[0]]],
                 ner_labels=labels[rows[0], 0],
-                n_classes=c,
+                n_classes=measure_c,
                 seed=int(seed),
                 task=k,
                 input_map=None if maps is None else maps[k],

@@ -16,6 +16,7 @@ os.environ.update(
 from mtllaws import corpus_source
 from mtllaws import grid as mtl_grid
 from mtllaws import paths as mtl_paths
+from mtllaws import realtasks as mtl_realtasks
 from mtllaws import config_check
 from mtllaws import settings as mtl_settings
 from mtllaws import shards as mtl_shards
@@ -65,7 +66,7 @@ localrules:
 
 wildcard_constraints:
     experiment="[A-Za-z0-9_]+",
-    pack="T[0-9]+_[A-Za-z0-9_.]+",
+    pack="T[0-9]+_[A-Za-z0-9_.+]+",
     corpus="[A-Za-z0-9_.]+",
     embedding="[A-Za-z0-9_.]+",
     download="[A-Za-z0-9_.-]+",
@@ -122,25 +123,29 @@ def get_points(wildcards):
 
 
 def get_corpus_settings(wildcards):
-    """The corpus settings shared by the experiments that use this corpus name."""
+    """The corpus settings shared by the experiments that use this corpus name.
+
+    A ``<name>.aux`` cache (experiments with real auxiliary tasks) adds the
+    ``aux_columns`` their grids name (mtllaws.realtasks.aux_corpus_settings).
+    """
+    if wildcards.corpus.endswith(mtl_realtasks.AUX_CORPUS_SUFFIX):
+        return mtl_realtasks.aux_corpus_settings(EXPERIMENTS, wildcards.corpus)
     return mtl_settings.corpus_settings(EXPERIMENTS, wildcards.corpus)
 
 
 def get_corpus_source(wildcards):
     """The raw corpus files by split (valid may be a dev.txt); see mtllaws.corpus_source."""
-    if wildcards.corpus not in CORPUS_SOURCES:
-        raise ValueError(
-            f"no experiment in run uses a corpus named '{wildcards.corpus}'"
-        )
+    corpus = wildcards.corpus.removesuffix(mtl_realtasks.AUX_CORPUS_SUFFIX)
+    if corpus not in CORPUS_SOURCES:
+        raise ValueError(f"no experiment in run uses a corpus named '{corpus}'")
     return {
-        split: str(path)
-        for split, path in CORPUS_SOURCES[wildcards.corpus].files.items()
+        split: str(path) for split, path in CORPUS_SOURCES[corpus].files.items()
     }
 
 
 def get_prepared_corpus(wildcards):
-    """The cache folder of the experiment's corpus."""
-    name = get_experiment(wildcards)["corpus"]["name"]
+    """The cache folder of the experiment's corpus (``<name>.aux`` with real tasks)."""
+    name = mtl_realtasks.prepared_corpus_name(get_experiment(wildcards))
     return mtl_paths.CORPUS["prepared"].format(corpus=name)
 
 
