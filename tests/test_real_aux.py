@@ -3,6 +3,7 @@ simulate/train/evaluate stages with real task columns, and the real_aux preset."
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,11 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from _snakemake import hermetic_env, snakemake_command
 from snakemake.utils import validate
 
 from mtllaws.corpus import load_prepared
-from mtllaws.grid import GridPoint, expand_experiment, group_packs, model_settings
+from mtllaws.grid import expand_experiment, group_packs, model_settings
 from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.pipeline import (
     evaluate_pack,
@@ -112,7 +114,8 @@ def test_points_table_refuses_aux_tasks(tmp_path):
 def test_configs_without_real_tasks_keep_ids_records_and_corpus():
     """Every shipped config without aux_tasks: ids without _x, records as before, the
     plain corpus cache; the schema default (null) changes nothing."""
-    for path in [REPO / "config/config.yaml", *sorted((REPO / "config/experiments").glob("*.yaml"))]:
+    presets = sorted((REPO / "config/experiments").glob("*.yaml"))
+    for path in [REPO / "config/config.yaml", *presets]:
         config = yaml.safe_load(path.read_text())
         for name, exp in config["experiments"].items():
             if "aux_tasks" in str(exp.get("grid")) or not exp.get("grid"):
@@ -260,3 +263,41 @@ def test_runs_table_fills_and_groups_aux_tasks(real_stages, tmp_path):
     summary = summarize(runs)
     assert sorted(summary.aux_tasks) == ["", "pos"] and (summary["count"] == 2).all()
     assert "aux_tasks" not in summarize(runs.drop(columns="aux_tasks")).columns
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_real_aux_preset_end_to_end_quick_form(conll_dir, tmp_path):
+    """The real_aux preset at n = 200, 2 epochs, 1 seed, tiny model and embeddings, on
+    the real corpus: the +pos / +chunk / +pos+chunk rows, their AMI, head sizes, F1."""
+    config = yaml.safe_load((REPO / "config/experiments/real_aux.yaml").read_text())
+    exp = config["experiments"]["real_aux"]
+    for block in exp["grid"]:
+        block["n_tokens_per_task"] = [200]
+    exp.update(seeds=[0], embeddings={"dim": 16, "epochs": 1},
+               model={"preset": "default", "hidden": 16, "dense": [16]})
+    exp["train"]["epochs"] = 2
+    exp["corpus"]["dir"] = str(conll_dir)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        snakemake_command("--configfile", tmp_path / "config.yaml", "--cores", "2",
+                          "--directory", tmp_path),
+        capture_output=True, text=True, timeout=900, env=hermetic_env())
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    runs = pd.read_parquet(tmp_path / "results/real_aux/runs.parquet")
+    assert set(runs.aux_tasks) == {"", "pos", "chunk", "pos+chunk"}
+    real = runs[runs.aux_tasks != ""]
+    assert all(len(v) == n - 1 for v, n in zip(real.ami, real.n_tasks, strict=True))
+    assert all(0 < a < 1 for v in real.ami for a in v)
+    assert runs.test_f1.between(0, 1).all() and np.isfinite(runs.test_f1).all()
+    prepared = load_prepared(tmp_path / "resources/corpus/conll2003_cross.aux/prepared")
+    n_pos = len(prepared.aux_label_names("pos"))
+    n_chunk = len(prepared.aux_label_names("chunk"))
+    saved = torch.load(tmp_path / "results/real_aux/train/T3_n200_xpos+chunk_sall.pt",
+                       weights_only=True)
+    assert saved["model_config"]["n_classes"] == [prepared.n_classes, n_pos, n_chunk]
+    summary = pd.read_parquet(tmp_path / "results/real_aux/summary.parquet")
+    assert len(summary) == len(runs) == 8

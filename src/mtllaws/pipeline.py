@@ -158,7 +158,8 @@ def simulate_pack(
     does not label a token. The Parquet metadata key ``mtllaws.tasks`` holds, per
     point, the α of every synthetic task (``NaN`` for a real one), the input ``rotation``
     (degrees), the real auxiliary tasks (``aux_tasks``: names) and every task's head size
-    (``n_classes``) when it has real tasks, and every enabled measure (``settings["measures"]``, AMI always) of the tasks that can be
+    (``n_classes``) when it has real tasks, and every enabled measure
+    (``settings["measures"]``, AMI always) of the tasks that can be
     measured before training.
 
     Parameters

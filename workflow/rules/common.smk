@@ -138,9 +138,7 @@ def get_corpus_source(wildcards):
     corpus = wildcards.corpus.removesuffix(mtl_realtasks.AUX_CORPUS_SUFFIX)
     if corpus not in CORPUS_SOURCES:
         raise ValueError(f"no experiment in run uses a corpus named '{corpus}'")
-    return {
-        split: str(path) for split, path in CORPUS_SOURCES[corpus].files.items()
-    }
+    return {split: str(path) for split, path in CORPUS_SOURCES[corpus].files.items()}
 
 
 def get_prepared_corpus(wildcards):
