@@ -104,6 +104,19 @@ def test_bad_aux_tasks_blocks_are_refused(block, match):
         expand_experiment("e", _exp(block))
 
 
+def test_column_index_beyond_the_corpus_is_refused(tmp_path):
+    from mtllaws.realtasks import check_aux_columns
+
+    train = tmp_path / "train.txt"
+    train.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\n")
+    exp = _exp({"n_tasks": [2], "n_tokens_per_task": [100], "aux_tasks": [3]})
+    check_aux_columns("e", exp, train)  # column 3 (NER) exists
+    exp["grid"][0]["aux_tasks"] = [4]
+    with pytest.raises(ValueError, match=r"experiments.e.grid: aux_tasks column 4 is beyond "
+                                         r"the 4 columns .*train.txt"):
+        check_aux_columns("e", exp, train)
+
+
 def test_points_table_refuses_aux_tasks(tmp_path):
     table = tmp_path / "points.csv"
     table.write_text("n_tasks,n_tokens_per_task,aux_tasks\n2,100,pos\n")

@@ -42,6 +42,7 @@ __all__ = [
     "experiment_aux_levels",
     "prepared_corpus_name",
     "aux_corpus_settings",
+    "check_aux_columns",
     "label_column",
     "replace_task_columns",
     "task_labels",
@@ -397,3 +398,41 @@ def aux_corpus_settings(experiments: Mapping, cache_name: str) -> dict:
         settings["aux_columns"] = corpus_aux_columns(
             level for n, e in users.items() for level in experiment_aux_levels(e, n))
     return settings
+
+
+def check_aux_columns(name: str, experiment: Mapping, train_file) -> None:
+    """Refuse, before any job, a column index beyond the corpus file's columns.
+
+    Parameters
+    ----------
+    name : str
+        The experiment.
+    experiment : mapping
+        Its validated settings.
+    train_file : path-like
+        The corpus's training file (its first token line decides the column count).
+
+    Raises
+    ------
+    ValueError
+        Naming the experiment, the block's level, the file and the fix.
+    """
+    from pathlib import Path
+
+    indices = sorted({t for level in experiment_aux_levels(experiment, name)
+                      for t in level if not isinstance(t, str)})
+    if not indices or not Path(train_file).is_file():  # not downloaded yet: the job checks
+        return
+    with Path(train_file).open(encoding="utf-8") as lines:
+        for line in lines:
+            parts = line.split()
+            if parts and not parts[0].startswith("-DOCSTART-"):
+                break
+        else:
+            return  # an empty file: the corpus checks report it
+    if indices[-1] >= len(parts):
+        raise ValueError(
+            f"experiments.{name}.grid: aux_tasks column {indices[-1]} is beyond the "
+            f"{len(parts)} columns (0-based, 0 = the word) of {train_file}; give a column "
+            f"index in 1..{len(parts) - 1} or a task name"
+        )

@@ -48,6 +48,11 @@ CORPUS_SOURCES = {
     )
     for name, exp in EXPERIMENTS.items()
 }
+# Real auxiliary tasks given by column index must exist in the corpus's files.
+for _name, _exp in EXPERIMENTS.items():
+    mtl_realtasks.check_aux_columns(
+        _name, _exp, CORPUS_SOURCES[_exp["corpus"]["name"]].files["train"]
+    )
 
 
 # Light jobs run in the main Snakemake process also on a cluster: a SLURM submission
