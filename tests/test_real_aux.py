@@ -290,8 +290,7 @@ def test_real_aux_preset_end_to_end_quick_form(conll_dir, tmp_path):
     exp = config["experiments"]["real_aux"]
     for block in exp["grid"]:
         block["n_tokens_per_task"] = [200]
-    exp.update(seeds=[0], embeddings={"dim": 16, "epochs": 1},
-               model={"preset": "default", "hidden": 16, "dense": [16]})
+    exp.update(seeds=[0], embeddings={"dim": 16, "epochs": 1})
     exp["train"]["epochs"] = 2
     exp["corpus"]["dir"] = str(conll_dir)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
