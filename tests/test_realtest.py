@@ -63,7 +63,7 @@ def runs_table() -> pd.DataFrame:
                     ami = level + rng.normal(0, 0.01)
                     f1 = law(n, ami) + noise[seed]
                     rows.append(_row(f"T{t}_n{n}_m{level}", t, n, seed, ami, f1, target=level,
-                                     x=rng.uniform()))  # fmt: skip
+                                     alpha=0.5 + level, x=rng.uniform()))  # fmt: skip
     for n in (1000, 2000, 5000):
         for seed in range(3):
             rows.append(_row(f"T1_n{n}", 1, n, seed, np.nan, law(n, 0.0) - 0.05 + 0.01 * seed))

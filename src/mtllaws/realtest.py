@@ -280,6 +280,12 @@ def split_rows(runs: pd.DataFrame, *, where: str = "the runs table"):
             "per model), not its summary"
         )
     table = runs.assign(**{AUX_COLUMN: _aux(runs).to_numpy(), "n": _size(runs).to_numpy()})
+    # One order whatever the table's: configurations, then seeds (sums do not depend on it).
+    table = (
+        table.assign(_order=_codes(table, _config_key(table)))
+        .sort_values(["_order", "seed"], kind="stable")
+        .drop(columns="_order")
+    )
     aux = table[AUX_COLUMN] != ""
     mtl = table["n_tasks"] >= 2
     synthetic, real, stl = table[mtl & ~aux], table[aux], table[~mtl & ~aux]
@@ -306,6 +312,11 @@ def _check_measure_columns(table: pd.DataFrame, measures, where: str) -> None:
             )
 
 
+def _codes(table: pd.DataFrame, keys) -> np.ndarray:
+    """One string per row from the key columns (NaN is a value, ``"nan"``)."""
+    return table[list(keys)].apply(lambda column: column.map(str)).agg("|".join, axis=1).to_numpy()
+
+
 def _config_key(table: pd.DataFrame) -> list[str]:
     return (
         ["config_id"]
@@ -320,10 +331,10 @@ def _fit_table(synthetic: pd.DataFrame, measures) -> pd.DataFrame:
 
     out = synthetic.copy()
     keys = _config_key(out)
-    codes = out[keys].astype(str).agg("\x1f".join, axis=1)
+    codes = _codes(out, keys)
     for measure in measures:
         cols = measure_columns(measure)
-        out[cols.summary_mean] = out.groupby(codes.to_numpy())[cols.mean].transform("mean")
+        out[cols.summary_mean] = out.groupby(codes)[cols.mean].transform("mean")
     return out
 
 
@@ -496,7 +507,7 @@ def _cases(real: pd.DataFrame) -> pd.DataFrame:
     out = real.copy()
     out["case"] = [_case_label(row) for _, row in out.iterrows()]
     keys = _config_key(out)
-    out["config"] = out[keys].astype(str).agg("|".join, axis=1)
+    out["config"] = _codes(out, keys)
     return out
 
 
@@ -734,7 +745,7 @@ def matched_table(
     """
     cases = _cases(real)
     syn_key = _config_key(synthetic)
-    same = [c for c in ("n_tasks", "n", "n_ner", "n_syn", "rotation") if c in synthetic.columns]
+    same = [c for c in ("mode", "n_tasks", "n", "rotation") if c in synthetic.columns]
     out = []
     for _, rows in cases.sort_values(["case", "n"], kind="stable").groupby("config", sort=False):
         first = rows.iloc[0]
@@ -750,8 +761,6 @@ def matched_table(
             "real": _record(real_cell),
         }
         stl_rows = stl[np.isclose(stl["n"].to_numpy(float), float(first["n"]))]
-        if "n_ner" in stl.columns and "n_ner" in rows.columns:
-            stl_rows = stl_rows[stl_rows["n_ner"].to_numpy() == first["n_ner"]]
         stl_cell = _f1_cell(stl_rows) if len(stl_rows) else None
         entry["stl"] = _record(stl_cell) if stl_cell else None
         entry["real_transfer"] = difference(real_cell, stl_cell) if stl_cell else None
@@ -768,8 +777,7 @@ def matched_table(
             out.append(entry)
             continue
         levels = []
-        codes = candidates[syn_key].astype(str).agg("|".join, axis=1)
-        for _, group in candidates.groupby(codes.to_numpy(), sort=True):
+        for _, group in candidates.groupby(_codes(candidates, syn_key), sort=True):
             level, kind = _level(group)
             levels.append((abs(level - ami), level, kind, group))
         distance, level, kind, group = min(levels, key=lambda item: item[0])
