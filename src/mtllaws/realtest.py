@@ -329,7 +329,8 @@ def _fit_table(synthetic: pd.DataFrame, measures) -> pd.DataFrame:
     """Synthetic rows with each measure's per-configuration mean (``<m>_mean_mean``)."""
     from mtllaws.relatedness import measure_columns
 
-    out = synthetic.copy()
+    # Without split_rows' "n": the alias n resolves to the table's own column, as in regress.
+    out = synthetic.drop(columns="n")
     keys = _config_key(out)
     codes = _codes(out, keys)
     for measure in measures:
