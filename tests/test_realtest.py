@@ -330,3 +330,39 @@ def test_outputs_and_cli(runs, document, tmp_path, capsys):
     assert (tmp_path / "c.md").read_text() == printed
     assert main(["realtest", str(path), "--measures", "nope"]) == 2
     assert "not a relatedness measure" in capsys.readouterr().err
+
+
+def test_workflow_script_writes_the_rule_outputs(runs, tmp_path):
+    import importlib.util
+    from types import SimpleNamespace
+
+    path = tmp_path / "runs.parquet"
+    runs.to_parquet(path)
+    spec = importlib.util.spec_from_file_location(
+        "realtest_script", REPO / "workflow" / "scripts" / "realtest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = {k: str(tmp_path / f"real.{k}") for k in ("md", "json", "png", "pdf")}
+    study = {"name": "real", "kind": "real_tasks", "features": ["n", "T"], "measures": [],
+             "engines": [], "fixed": {}, "extrapolate": {}, "tolerance": 0.03}  # fmt: skip
+    smk = SimpleNamespace(
+        input=SimpleNamespace(runs=str(path)),
+        output=SimpleNamespace(markdown=out["md"], json=out["json"], png=out["png"],
+                               pdf=out["pdf"]),  # fmt: skip
+        params=SimpleNamespace(
+            study=study, engines=["law"], seeds=[0], target="f1", min_rows=20, test_size=0.1,
+            cv=5, cv_repeats=1, bootstrap=0, engine_params={"law": {"families": LINEAR}},
+        ),  # fmt: skip
+        threads=1,
+    )
+    module.main(smk)
+    document = json.loads(Path(out["json"]).read_text())
+    assert document["engines"] == ["law"] and document["measures"] == ["ami"]
+    assert {f["variant"] for f in document["fits"]} <= {
+        "law:lin", "law:effective_data", "law:maurer_ami", "law:paper_sqrt",
+    }  # fmt: skip
+    text = Path(out["md"]).read_text()
+    assert text.startswith("# Real auxiliary tasks") and "snakemake --cores 1" in text
+    assert "law:families=" in text
+    assert Path(out["png"]).stat().st_size > 0 and Path(out["pdf"]).exists()
