@@ -982,6 +982,8 @@ def realtest_markdown(document: dict) -> str:
     )  # fmt: skip
     lines += ["", "Which measure puts the real tasks closest to the synthetic law (smallest "
               "MAE per seed; others paired by seed, a tie within 2σ):", ""]  # fmt: skip
+    if not d["summary"]["closest"]:
+        lines.append("- no prediction: every fit was skipped (see table 1)")
     for c in d["summary"]["closest"]:
         if c["measure"] is None:
             lines.append(f"- {c['engine']}: no prediction")
@@ -1015,7 +1017,8 @@ def realtest_markdown(document: dict) -> str:
         if "matched" in m:
             s = m["matched"]
             match_rows.append(
-                common + [f"{s['config_id']} ({s['level_kind']} {s['level']:.3f})",
+                common + [f"{s['config_id']} ({s['level_kind']} {s['level']:.3f}, measured "
+                          f"AMI {s['ami']:.3f})",
                           _pm(s["f1"]), _pm(s["transfer"], sign=True), _pm(s["delta"], sign=True)]
             )  # fmt: skip
         else:
@@ -1059,7 +1062,7 @@ def plot_realtest(document: dict, stem) -> list:
     cases = sorted({p["case"] for p in document["predictions"]})
     sizes = sorted({p["n"] for p in document["predictions"]})
     marker = {c: MARKERS[i % len(MARKERS)] for i, c in enumerate(cases)}
-    colour = dict(zip(sizes, colors(len(sizes)), strict=True))
+    colour = dict(zip(sizes, colors(len(sizes))[: len(sizes)], strict=True))
     for ax, measure in zip(axes, measures, strict=False):
         ax.tick_params(labelsize=SMALL_PT)
         scored = [
