@@ -184,7 +184,7 @@ def test_matching_picks_the_nearest_level_and_refuses_beyond_the_tolerance(runs)
 def _doc_stub():
     return {"study": "s", "features": [], "measures": [], "engines": [], "tolerance": 0.03,
             "rows": {"synthetic_mtl": 0, "real": 0, "stl": 0}, "fits": [], "predictions": [],
-            "summary": {"rows": [], "closest": []}}  # fmt: skip
+            "summary": {"rows": [], "closest": []}, "matched": []}  # fmt: skip
 
 
 def test_matched_differences_are_paired_by_seed(runs):
@@ -366,3 +366,12 @@ def test_workflow_script_writes_the_rule_outputs(runs, tmp_path):
     assert text.startswith("# Real auxiliary tasks") and "snakemake --cores 1" in text
     assert "law:families=" in text
     assert Path(out["png"]).stat().st_size > 0 and Path(out["pdf"]).exists()
+
+
+def test_a_document_without_predictions_still_renders(tmp_path):
+    from mtllaws.realtest import plot_realtest
+
+    stub = {**_doc_stub(), "measures": ["ami", "x"]}
+    assert "no prediction: every fit was skipped" in realtest_markdown(stub)
+    written = plot_realtest(stub, tmp_path / "empty")
+    assert [p.suffix for p in written] == [".png", ".pdf"]
