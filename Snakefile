@@ -11,6 +11,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/regress.smk"
+include: "workflow/rules/realtest.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -510,3 +510,97 @@ register(
         run=_run_effects,
     )
 )
+
+
+# ---------------------------------------------------------------- realtest
+def _configure_realtest(p: argparse.ArgumentParser) -> None:
+    from mtllaws.realtest import DEFAULT_FEATURES, DEFAULT_MEASURES, DEFAULT_TOLERANCE
+    from mtllaws.regress import DEFAULTS, ENGINES
+
+    p.add_argument("runs", help="an experiment's runs.parquet (or .csv), or results/<experiment>")
+    p.add_argument("--name", default="real_tasks", help="study name (default real_tasks)")
+    p.add_argument(
+        "--features",
+        default=",".join(DEFAULT_FEATURES),
+        help=f"base features, comma-separated (default {','.join(DEFAULT_FEATURES)})",
+    )
+    p.add_argument(
+        "--measures",
+        default=",".join(DEFAULT_MEASURES),
+        help="relatedness measures (registry names), each added to the base in turn "
+        f"(default {','.join(DEFAULT_MEASURES)})",
+    )
+    p.add_argument(
+        "--engines",
+        default=",".join(DEFAULTS["engines"]),
+        help=f"engines of {tuple(ENGINES)} (default {','.join(DEFAULTS['engines'])})",
+    )
+    p.add_argument("--fixed", action="append", metavar="COLUMN=VALUE",
+                   help="restrict the synthetic fit and the real runs (repeatable)")  # fmt: skip
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help=f"matched-AMI tolerance (default {DEFAULT_TOLERANCE})")  # fmt: skip
+    p.add_argument("--seeds", type=_seeds, default=list(DEFAULTS["seeds"]),
+                   help="regression seeds (default " + ",".join(map(str, DEFAULTS["seeds"])) + ")")
+    for flag, key in (("--cv", "cv"), ("--cv-repeats", "cv_repeats"),
+                      ("--bootstrap", "bootstrap"), ("--min-rows", "min_rows")):  # fmt: skip
+        p.add_argument(flag, type=int, default=DEFAULTS[key], help=f"default {DEFAULTS[key]}")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="ENGINE:KEY=VALUE",
+        help="an engine parameter, value in YAML (repeatable), e.g. law:n_restarts=2 or "
+        "law:families={lin: {formula: 'a + b*log(n) + d*AMI', params: {...}}}",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--markdown", help="write the tables as Markdown")
+    p.add_argument("--json", help="write the document as JSON")
+    p.add_argument("--figure", metavar="STEM", help="predicted-vs-measured figure, STEM.png/.pdf")
+
+
+def _run_realtest(args: argparse.Namespace) -> int:
+    from mtllaws.realtest import command_line, realtest_markdown, run_realtest
+
+    engine_params: dict = {}
+    for item in args.param or []:
+        engine, sep, rest = item.partition(":")
+        if not sep:
+            raise ValueError(f"--param {item!r}: write ENGINE:KEY=VALUE, e.g. law:n_restarts=2")
+        engine_params.setdefault(engine.strip(), {}).update(_key_values([rest], "--param"))
+    fixed = _key_values(
+        [item for group in (args.fixed or []) for item in _comma_list(group)], "--fixed"
+    )
+    study = {
+        "name": args.name,
+        "kind": "real_tasks",
+        "features": _comma_list(args.features),
+        "measures": _comma_list(args.measures),
+        "engines": _comma_list(args.engines),
+        "fixed": fixed,
+        "tolerance": args.tolerance,
+    }
+    options = dict(seeds=args.seeds, cv=args.cv, cv_repeats=args.cv_repeats,
+                   bootstrap=args.bootstrap, min_rows=args.min_rows)  # fmt: skip
+    document = run_realtest(
+        args.runs,
+        study,
+        markdown=args.markdown,
+        json_path=args.json,
+        figure=args.figure,
+        command=command_line(args.runs, study, engine_params=engine_params, **options),
+        engine_params=engine_params,
+        n_jobs=args.jobs,
+        **options,
+    )
+    sys.stdout.write(realtest_markdown(document))
+    return 0
+
+
+register(
+    Subcommand(
+        name="realtest",
+        help="test the laws fitted on synthetic auxiliary tasks on the real ones (issue 20): "
+        "predicted against measured F1, the closest measure, real vs synthetic at matched AMI",
+        configure=_configure_realtest,
+        run=_run_realtest,
+    )
+)

@@ -268,7 +268,16 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
                     f"{', '.join(measures)}); add {measure!r} to experiments.{name}.measures "
                     "or drop it from the study"
                 )
-        _check_compared_measures(where, study, probe, columns)
+        if study.get("kind") == "real_tasks":  # issue 20: the test of the laws on real tasks
+            from mtllaws.realtest import check_study
+
+            key = f"experiments.{name}.measures"
+            check_study(dict(study), where, enabled=measures, measures_key=key, points=points)
+        else:
+            if study.get("engines"):
+                raise ValueError(f"{where}: engines is for kind real_tasks; drop it (the "
+                                 "regress rule runs every study with regress.engines)")
+            _check_compared_measures(where, study, probe, columns)
         for key in used:
             if per_type.match(str(key)):
                 continue

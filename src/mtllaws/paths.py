@@ -53,7 +53,7 @@ PACK_STAGES = ("simulate", "train", "evaluate")
 PACK_LOG = "logs/{experiment}/{stage}/{pack}.log"
 
 #: The files of an experiment's results folder, by name (``{engine}`` and
-#: ``{study}`` are the regress wildcards).
+#: ``{study}`` are the regress wildcards; ``realtest_*`` are a ``real_tasks`` study's).
 EXPERIMENT_FILES = {
     "runs": f"{EXPERIMENT}/runs.parquet",
     "summary": f"{EXPERIMENT}/summary.parquet",
@@ -69,6 +69,10 @@ EXPERIMENT_FILES = {
     "formulas_json": f"{EXPERIMENT}/regress/formulas.json",
     "compare_features_md": f"{EXPERIMENT}/regress/compare_features.md",
     "compare_features_json": f"{EXPERIMENT}/regress/compare_features.json",
+    "realtest_md": f"{EXPERIMENT}/realtest/{{study}}.md",
+    "realtest_json": f"{EXPERIMENT}/realtest/{{study}}.json",
+    "realtest_png": f"{EXPERIMENT}/realtest/{{study}}.png",
+    "realtest_pdf": f"{EXPERIMENT}/realtest/{{study}}.pdf",
     "compare_csv": f"{EXPERIMENT}/compare/comparison.csv",
     "compare_md": f"{EXPERIMENT}/compare/comparison.md",
     "compare_json": f"{EXPERIMENT}/compare/comparison.json",

@@ -252,7 +252,11 @@ PAPER_BALANCED_STUDIES = (
     },
 )
 
-_STUDY_KEYS = {"name", "features", "fixed", "target", "extrapolate", "kind", "measures"}
+# engines and tolerance: a real_tasks study's (mtllaws.realtest); the schema fills them in.
+_STUDY_KEYS = {
+    "name", "features", "fixed", "target", "extrapolate", "kind", "measures", "engines",
+    "tolerance",
+}  # fmt: skip
 
 
 # ---------------------------------------------------------------- tables

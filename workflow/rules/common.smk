@@ -296,6 +296,7 @@ def get_regress_outputs(wildcards):
         )
         for engine in config["regress"]["engines"]
         for study in get_experiment(wildcards)["studies"]
+        if study.get("kind") != "real_tasks"
     ]
 
 
@@ -314,6 +315,28 @@ def get_compare_features_outputs(wildcards):
         for engine in config["regress"]["engines"]
         for study in get_experiment(wildcards)["studies"]
         if study.get("kind") == "compare_features"
+    ]
+
+
+def get_realtest_study(wildcards):
+    """The real_tasks study named by the wildcards (issue 20, rule realtest)."""
+    for study in get_experiment(wildcards)["studies"]:
+        if study["name"] == wildcards.study and study.get("kind") == "real_tasks":
+            return study
+    raise ValueError(
+        f"experiments.{wildcards.experiment}.studies has no real_tasks study "
+        f"'{wildcards.study}'"
+    )
+
+
+def get_realtest_targets(experiment):
+    """The Markdown, JSON and figure of every real_tasks study of an experiment."""
+    names = ("realtest_md", "realtest_json", "realtest_png", "realtest_pdf")
+    return [
+        result(name).format(experiment=experiment, study=study["name"])
+        for study in EXPERIMENTS[experiment]["studies"]
+        if study.get("kind") == "real_tasks"
+        for name in names
     ]
 
 
@@ -354,7 +377,7 @@ def get_final_targets():
     for name in config["run"]:
         files = ["runs", "summary", "runs_csv", "summary_csv"]
         files += ["effects_md", "effects_json"]
-        if EXPERIMENTS[name]["studies"]:
+        if any(s.get("kind") != "real_tasks" for s in EXPERIMENTS[name]["studies"]):
             files.append("formulas_md")
         if has_compare_features(name):
             files.append("compare_features_md")
@@ -365,4 +388,5 @@ def get_final_targets():
         targets += mtl_paths.figure_paths(result("figures").format(experiment=name))
         targets += get_measure_figures(name)
         targets += [result(f).format(experiment=name) for f in files[4:]]
+        targets += get_realtest_targets(name)
     return targets
