@@ -57,6 +57,7 @@ from mtllaws.plotting import (
     set_labels,
 )
 from mtllaws.relatedness import MEASURES, TARGET_COLUMN, Measure, measure_columns
+from mtllaws.shards import GRID_COLUMNS
 
 __all__ = [
     "FIGURES",
@@ -84,17 +85,7 @@ _SIZE_SHORT = {
     "n_ner": r"$n_\mathrm{NER}$",
     "n_syn": r"$n_\mathrm{syn}$",
 }
-_NUMERIC = (
-    "n_tasks",
-    "n_tokens_per_task",
-    "n_ner",
-    "n_syn",
-    "alpha",
-    TARGET_COLUMN,
-    "test_f1_mean",
-    "test_f1_std",
-    "count",
-)
+_NUMERIC = (*GRID_COLUMNS, "test_f1_mean", "test_f1_std", "count")
 
 
 def _measure(name: str) -> tuple[Measure, str]:

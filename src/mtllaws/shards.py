@@ -30,6 +30,7 @@ __all__ = [
     "read_shard",
     "RUN_COLUMNS",
     "measure_run_columns",
+    "GRID_COLUMNS",
     "GROUP_KEYS",
     "WALL_TIME_COLUMNS",
     "INVARIANT_COLUMNS",
@@ -97,20 +98,11 @@ INVARIANT_COLUMNS = ["embeddings_source"]
 #: What a shard written before ``embeddings_source`` existed gets in that column.
 UNRECORDED_SOURCE = "unrecorded (shard written before embeddings_source was recorded)"
 
+#: The numeric columns that place a configuration in the grid (size, T, α, target AMI).
+GRID_COLUMNS = ["n_tasks", "n_tokens_per_task", "n_ner", "n_syn", "alpha", TARGET_COLUMN]
+
 #: The columns that identify a configuration; seeds are averaged over within each.
-GROUP_KEYS = [
-    "experiment",
-    "mode",
-    "slices",
-    "config_id",
-    "n_tasks",
-    "n_tokens_per_task",
-    "n_ner",
-    "n_syn",
-    "alpha",
-    TARGET_COLUMN,
-    "rotation",
-]
+GROUP_KEYS = ["experiment", "mode", "slices", "config_id", *GRID_COLUMNS, "rotation"]
 
 #: Columns that differ between two otherwise identical runs.
 WALL_TIME_COLUMNS = ["wall_time_s", "train_time_s", "eval_time_s"]
