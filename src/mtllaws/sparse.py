@@ -46,6 +46,25 @@ OPERATORS = ("x", "log", "sqrt", "inv", "exp")
 _EXP_MAX_ARG = 700.0
 
 
+#: Per operator of :data:`OPERATORS`, functions of (argument, exp scale): its value
+#: (NumPy), whether it is defined without protection on every row, its sympy form.
+_OPERATOR_RULES = {
+    "x": (lambda x, s: x, lambda x, s: True, lambda x, s: x),
+    "log": (lambda x, s: np.log(x), lambda x, s: np.all(x > 0), lambda x, s: sp.log(x)),
+    "sqrt": (lambda x, s: np.sqrt(x), lambda x, s: np.all(x >= 0), lambda x, s: sp.sqrt(x)),
+    "inv": (
+        lambda x, s: 1.0 / x,
+        lambda x, s: np.all(x > 0) or np.all(x < 0),
+        lambda x, s: 1 / x,
+    ),
+    "exp": (
+        lambda x, s: np.exp(-x / float(s)),
+        lambda x, s: np.all(np.abs(x / float(s)) < _EXP_MAX_ARG),
+        lambda x, s: sp.exp(-x / s),
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Factor:
     """A unary operator applied to one input or to the product of two inputs.
@@ -70,49 +89,26 @@ class Factor:
             out = out * X[:, j]
         return out
 
+    def _rule(self, column: int):
+        """The operator's entry in :data:`_OPERATOR_RULES`: value, validity or sympy form."""
+        if self.op not in _OPERATOR_RULES:
+            raise ValueError(f"operator {self.op!r} is unknown; use one of {OPERATORS}")
+        return _OPERATOR_RULES[self.op][column]
+
     def evaluate(self, X) -> np.ndarray:
+        rule = self._rule(0)
         x = self.argument(X)
         with np.errstate(all="ignore"):
-            if self.op == "x":
-                return x
-            if self.op == "log":
-                return np.log(x)
-            if self.op == "sqrt":
-                return np.sqrt(x)
-            if self.op == "inv":
-                return 1.0 / x
-            if self.op == "exp":
-                return np.exp(-x / float(self.scale))
-        raise ValueError(f"operator {self.op!r} is unknown; use one of {OPERATORS}")
+            return rule(x, self.scale)
 
     def valid_on(self, X) -> bool:
         """Whether the operator is defined without protection on every row of ``X``."""
-        x = self.argument(X)
-        if self.op == "x":
-            return True
-        if self.op == "log":
-            return bool(np.all(x > 0))
-        if self.op == "sqrt":
-            return bool(np.all(x >= 0))
-        if self.op == "inv":
-            return bool(np.all(x > 0) or np.all(x < 0))
-        if self.op == "exp":
-            return bool(np.all(np.abs(x / float(self.scale)) < _EXP_MAX_ARG))
-        raise ValueError(f"operator {self.op!r} is unknown; use one of {OPERATORS}")
+        rule = self._rule(1)
+        return bool(rule(self.argument(X), self.scale))
 
     def to_sympy(self, symbols) -> sp.Expr:
-        x = sp.Mul(*(symbols[j] for j in self.inputs))
-        if self.op == "x":
-            return x
-        if self.op == "log":
-            return sp.log(x)
-        if self.op == "sqrt":
-            return sp.sqrt(x)
-        if self.op == "inv":
-            return 1 / x
-        if self.op == "exp":
-            return sp.exp(-x / self.scale)
-        raise ValueError(f"operator {self.op!r} is unknown; use one of {OPERATORS}")
+        rule = self._rule(2)
+        return rule(sp.Mul(*(symbols[j] for j in self.inputs)), self.scale)
 
 
 @dataclass(frozen=True)
