@@ -57,7 +57,7 @@ from mtllaws.plotting import (
     set_labels,
 )
 from mtllaws.relatedness import MEASURES, TARGET_COLUMN, Measure, measure_columns
-from mtllaws.shards import GRID_COLUMNS
+from mtllaws.shards import GRID_COLUMNS, summary_rows
 
 __all__ = [
     "FIGURES",
@@ -104,17 +104,11 @@ def _prepare(summary: pd.DataFrame, experiment: str | None, needed: Sequence[str
             f"expected a pandas DataFrame (the summary table), got {type(summary).__name__}; "
             "read summary.parquet with pandas.read_parquet"
         )
-    missing = [c for c in needed if c not in summary.columns]
-    if experiment is not None and "experiment" not in summary.columns:
-        missing.append("experiment")
-    if missing:
-        raise ValueError(
-            f"summary lacks column(s) {missing}; pass the summary.parquet of the aggregate "
-            "step (group keys experiment, mode, n_tasks, n_tokens_per_task, n_ner, n_syn, "
-            "alpha, then <metric>_mean/_std and count)"
-        )
-    df = summary if experiment is None else summary[summary["experiment"] == experiment]
-    df = df.copy()
+    df = summary_rows(
+        summary, experiment, needed,
+        "pass the summary.parquet of the aggregate step (group keys experiment, mode, "
+        "n_tasks, n_tokens_per_task, n_ner, n_syn, alpha, then <metric>_mean/_std and count)",
+    ).copy()
     measured = [(c.summary_mean, c.summary_std) for c in map(measure_columns, MEASURES)]
     for col in (*_NUMERIC, *(c for pair in measured for c in pair)):
         if col in df.columns:
