@@ -96,6 +96,20 @@ def _measure(name: str) -> tuple[Measure, str]:
 
 # --------------------------------------------------------------------------- helpers
 
+#: The parameters ``summary`` and ``experiment`` that the plot functions share, as their
+#: docstrings spell them (:func:`_summary_doc` fills them in).
+_SUMMARY_PARAMETERS = """summary : pandas.DataFrame
+        The summary table.
+    experiment : str, optional
+        Keep only this experiment's rows."""
+
+
+def _summary_doc(function):
+    """Fill ``{summary_parameters}`` in ``function``'s docstring (:data:`_SUMMARY_PARAMETERS`)."""
+    function.__doc__ = function.__doc__.replace("{summary_parameters}", _SUMMARY_PARAMETERS)
+    return function
+
+
 
 def _prepare(summary: pd.DataFrame, experiment: str | None, needed: Sequence[str]) -> pd.DataFrame:
     """Check columns, keep one experiment, make the numeric columns numeric."""
@@ -372,6 +386,7 @@ def plot_f1_vs_n(
     return fig
 
 
+@_summary_doc
 def plot_f1_vs_ami(
     summary: pd.DataFrame,
     *,
@@ -389,10 +404,7 @@ def plot_f1_vs_ami(
 
     Parameters
     ----------
-    summary : pandas.DataFrame
-        The summary table.
-    experiment : str, optional
-        Keep only this experiment's rows.
+    {summary_parameters}
     n_tasks : int, default 2
         T of the MTL rows; when absent the smallest T > 1 present is used.
     ns : sequence of float, optional
@@ -491,6 +503,7 @@ def plot_f1_vs_ami(
     return fig
 
 
+@_summary_doc
 def plot_f1_vs_tasks(
     summary: pd.DataFrame,
     *,
@@ -505,10 +518,7 @@ def plot_f1_vs_tasks(
 
     Parameters
     ----------
-    summary : pandas.DataFrame
-        The summary table.
-    experiment : str, optional
-        Keep only this experiment's rows.
+    {summary_parameters}
     n : float or (float, float), optional
         The size: ``n_tokens_per_task`` (balanced) or ``(n_ner, n_syn)``
         (unbalanced). By default the size with the most distinct T > 1.
