@@ -296,6 +296,20 @@ def _fast_gplearn():
         gplearn_genetic.check_random_state = _GPLEARN_CHECK_RANDOM_STATE
 
 
+#: :class:`GPRegressor` parameters that go to gplearn's ``SymbolicRegressor`` as they are.
+_GPLEARN_AS_IS = (
+    "population_size",
+    "generations",
+    "tournament_size",
+    "p_crossover",
+    "p_subtree_mutation",
+    "p_hoist_mutation",
+    "p_point_mutation",
+    "parsimony_coefficient",
+    "n_jobs",
+)
+
+
 class GPRegressor(RegressorMixin, BaseEstimator):
     """gplearn symbolic regression with the paper's settings and valid-formula selection.
 
@@ -419,19 +433,11 @@ class GPRegressor(RegressorMixin, BaseEstimator):
             )
         self.symbols_ = make_symbols(names, domain)
         estimator = SymbolicRegressor(
-            population_size=self.population_size,
-            generations=self.generations,
-            tournament_size=self.tournament_size,
+            **{key: getattr(self, key) for key in _GPLEARN_AS_IS},
             function_set=function_set,
-            p_crossover=self.p_crossover,
-            p_subtree_mutation=self.p_subtree_mutation,
-            p_hoist_mutation=self.p_hoist_mutation,
-            p_point_mutation=self.p_point_mutation,
-            parsimony_coefficient=self.parsimony_coefficient,
             init_depth=tuple(self.init_depth),
             const_range=tuple(self.const_range),
             metric=metric,
-            n_jobs=self.n_jobs,
             random_state=None if self.random_state is None else int(self.random_state),
         )
         with _fast_gplearn():
