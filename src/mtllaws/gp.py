@@ -24,8 +24,8 @@ import sympy as sp
 from gplearn._program import _Program
 from gplearn.fitness import make_fitness
 from gplearn.functions import _Function, make_function
-from sklearn.base import BaseEstimator, RegressorMixin
 
+from mtllaws.estimator import FormulaRegressor, fit_doc
 from mtllaws.formula import make_symbols
 
 __all__ = [
@@ -310,7 +310,7 @@ _GPLEARN_AS_IS = (
 )
 
 
-class GPRegressor(RegressorMixin, BaseEstimator):
+class GPRegressor(FormulaRegressor):
     """gplearn symbolic regression with the paper's settings and valid-formula selection.
 
     Parameters
@@ -377,43 +377,17 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         feature_names=None,
         random_state=None,
     ):
-        self.population_size = population_size
-        self.generations = generations
-        self.tournament_size = tournament_size
-        self.function_set = function_set
-        self.p_crossover = p_crossover
-        self.p_subtree_mutation = p_subtree_mutation
-        self.p_hoist_mutation = p_hoist_mutation
-        self.p_point_mutation = p_point_mutation
-        self.parsimony_coefficient = parsimony_coefficient
-        self.init_depth = init_depth
-        self.const_range = const_range
-        self.metric = metric
-        self.protection = protection
-        self.n_jobs = n_jobs
-        self.feature_names = feature_names
-        self.random_state = random_state
+        self._keep(locals())
 
+    @fit_doc(
+        "Evolve programs on ``(X, y)`` and keep the fittest one valid on ``domain``.",
+        "Rows on which the formula must avoid every protection branch (default ``X``); "
+        "pass all rows of the study, test rows included.",
+    )
     def fit(self, X, y, *, domain=None):
-        """Evolve programs on ``(X, y)`` and keep the fittest one valid on ``domain``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        domain : array-like of shape (n_domain, n_features), optional
-            Rows on which the formula must avoid every protection branch
-            (default ``X``); pass all rows of the study, test rows included.
-
-        Returns
-        -------
-        self
-        """
         from gplearn.genetic import SymbolicRegressor
 
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=float)
-        domain = X if domain is None else np.asarray(domain, dtype=float)
+        X, y, domain = self._fit_inputs(X, y, domain)
         names = self._names(X.shape[1])
         if X.shape[0] != y.shape[0]:
             raise ValueError(
@@ -445,17 +419,6 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         self.program_, self.selected_rank_, self.n_invalid_ = self._select_valid(domain)
         self.expr_ = program_to_sympy(self.program_, self.symbols_)
         return self
-
-    def _names(self, n_features):
-        if self.feature_names is None:
-            return [f"x{j}" for j in range(n_features)]
-        names = list(self.feature_names)
-        if len(names) != n_features:
-            raise ValueError(
-                f"feature_names has {len(names)} names for {n_features} columns of X; "
-                "pass one name per column"
-            )
-        return names
 
     def _select_valid(self, domain):
         """Fittest valid program: final generation first, then older survivors."""

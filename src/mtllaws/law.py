@@ -42,7 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from sklearn.base import BaseEstimator, RegressorMixin
+
+from mtllaws.estimator import FormulaRegressor
 
 __all__ = [
     "FAMILIES",
@@ -212,7 +213,7 @@ def _compile(family: LawFamily):
     return symbols, f, grad
 
 
-class LawRegressor(RegressorMixin, BaseEstimator):
+class LawRegressor(FormulaRegressor):
     """Fit one parametric law family by bounded nonlinear least squares with restarts.
 
     Parameters
@@ -260,14 +261,7 @@ class LawRegressor(RegressorMixin, BaseEstimator):
         feature_names=None,
         random_state=None,
     ):
-        self.family = family
-        self.families = families
-        self.n_restarts = n_restarts
-        self.target_scale = target_scale
-        self.constants = constants
-        self.init = init
-        self.feature_names = feature_names
-        self.random_state = random_state
+        self._keep(locals())
 
     def _family(self) -> LawFamily:
         if isinstance(self.family, dict):

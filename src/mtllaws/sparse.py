@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import RepeatedKFold
 
+from mtllaws.estimator import FormulaRegressor, fit_doc
 from mtllaws.formula import complexity, make_symbols
 
 __all__ = ["OPERATORS", "Factor", "SparseLibraryRegressor", "Term", "exp_scales"]
@@ -155,7 +155,7 @@ def exp_scales(x: np.ndarray, n_scales: int = 1) -> list[sp.Rational]:
     return series[i - 1 : i + 2]
 
 
-class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
+class SparseLibraryRegressor(FormulaRegressor):
     """Best-subset regression over a library of operator terms, sparsity chosen by CV.
 
     Parameters
@@ -230,39 +230,16 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
         feature_names=None,
         random_state=None,
     ):
-        self.max_terms = max_terms
-        self.operators = operators
-        self.products = products
-        self.input_products = input_products
-        self.n_exp_scales = n_exp_scales
-        self.cv = cv
-        self.n_repeats = n_repeats
-        self.selection = selection
-        self.max_subsets = max_subsets
-        self.beam_width = beam_width
-        self.ridge = ridge
-        self.feature_names = feature_names
-        self.random_state = random_state
+        self._keep(locals())
 
     # ------------------------------------------------------------------ fit
+    @fit_doc(
+        "Build the library, select the subset by CV and refit it on all rows.",
+        "Rows on which every library term must be defined (default ``X``); "
+        "pass all rows of the study, test rows included.",
+    )
     def fit(self, X, y, *, domain=None):
-        """Build the library, select the subset by CV and refit it on all rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        domain : array-like of shape (n_domain, n_features), optional
-            Rows on which every library term must be defined (default ``X``);
-            pass all rows of the study, test rows included.
-
-        Returns
-        -------
-        self
-        """
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=float)
-        domain = X if domain is None else np.asarray(domain, dtype=float)
+        X, y, domain = self._fit_inputs(X, y, domain)
         self._check_params(X, y)
         names = self._names(X.shape[1])
         self.symbols_ = make_symbols(names, domain)
@@ -337,17 +314,6 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
                 f"cv={self.cv} folds need cv >= 2 and at least 4 rows (2 folds of 2); "
                 f"X has {X.shape[0]} rows"
             )
-
-    def _names(self, n_features):
-        if self.feature_names is None:
-            return [f"x{j}" for j in range(n_features)]
-        names = list(self.feature_names)
-        if len(names) != n_features:
-            raise ValueError(
-                f"feature_names has {len(names)} names for {n_features} columns of X; "
-                "pass one name per column"
-            )
-        return names
 
     def _term_expr(self, term: Term) -> sp.Expr:
         return term.to_sympy(self.symbols_)
