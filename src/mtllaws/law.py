@@ -54,6 +54,15 @@ __all__ = [
     "substitute",
 ]
 
+#: ``[init, lower, upper]`` of a coefficient that starts at 0, free in [-10, 10].
+_FREE = (0.0, -10.0, 10.0)
+
+#: Maurer's multitask bound: F1 falls with 1/sqrt(n) and 1/sqrt(T).
+_MAURER = {
+    "formula": "a - b/sqrt(n) - d/sqrt(T)",
+    "params": {"a": [0.8, -2.0, 3.0], "b": [10.0, -1e4, 1e4], "d": list(_FREE)},
+}
+
 #: Built-in families: name -> {"formula", "params": {name: [init, lower, upper]}}.
 FAMILIES: dict[str, dict] = {
     "effective_data": {
@@ -71,27 +80,15 @@ FAMILIES: dict[str, dict] = {
         "formula": "Finf - b*n**(-c)",
         "params": {"Finf": [0.8, 0.0, 10.0], "b": [10.0, 1e-6, 1e6], "c": [0.5, 0.01, 3.0]},
     },
-    "maurer": {
-        "formula": "a - b/sqrt(n) - d/sqrt(T)",
-        "params": {"a": [0.8, -2.0, 3.0], "b": [10.0, -1e4, 1e4], "d": [0.0, -10.0, 10.0]},
-    },
+    "maurer": _MAURER,
+    # Maurer's bound with a relatedness term
     "maurer_ami": {
-        "formula": "a - b/sqrt(n) - d/sqrt(T) + e*sqrt(AMI)",
-        "params": {
-            "a": [0.8, -2.0, 3.0],
-            "b": [10.0, -1e4, 1e4],
-            "d": [0.0, -10.0, 10.0],
-            "e": [0.0, -10.0, 10.0],
-        },
+        "formula": _MAURER["formula"] + " + e*sqrt(AMI)",
+        "params": {**_MAURER["params"], "e": list(_FREE)},
     },
     "paper_sqrt": {
         "formula": "a + b*sqrt(n) + d*sqrt(T) + e*sqrt(AMI)",
-        "params": {
-            "a": [0.0, -10.0, 10.0],
-            "b": [0.0, -1.0, 1.0],
-            "d": [0.0, -10.0, 10.0],
-            "e": [0.0, -10.0, 10.0],
-        },
+        "params": {"a": list(_FREE), "b": [0.0, -1.0, 1.0], "d": list(_FREE), "e": list(_FREE)},
     },
 }
 
