@@ -277,6 +277,13 @@ def _load_studies(source: str, experiment: str | None) -> list[dict]:
     return doc
 
 
+#: ``mtllaws regress`` options passed to the regress stage under their own names.
+_REGRESS_AS_IS = (
+    "engine", "seeds", "target", "scale", "test_size", "split", "split_seed", "cv",
+    "cv_repeats", "bootstrap",
+)
+
+
 def _run_regress(args: argparse.Namespace) -> int:
     from mtllaws.regress import (
         law_cards_markdown,
@@ -309,20 +316,8 @@ def _run_regress(args: argparse.Namespace) -> int:
         "--extrapolate",
     )
     table = read_table(args.table)
-    options = dict(
-        engine=args.engine,
-        seeds=args.seeds,
-        target=args.target,
-        scale=args.scale,
-        test_size=args.test_size,
-        split=args.split,
-        split_seed=args.split_seed,
-        engine_params=params,
-        n_jobs=args.jobs,
-        cv=args.cv,
-        cv_repeats=args.cv_repeats,
-        bootstrap=args.bootstrap,
-    )
+    options = {key: getattr(args, key) for key in _REGRESS_AS_IS}
+    options.update(engine_params=params, n_jobs=args.jobs)
     if args.studies:
         if args.fixed or args.name or args.extrapolate or args.measures:
             raise ValueError(

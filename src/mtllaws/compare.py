@@ -29,6 +29,7 @@ from matplotlib.lines import Line2D
 
 from mtllaws.plotting import new_figure, pool_stats, save_figure
 from mtllaws.relatedness import measure_columns
+from mtllaws.shards import summary_rows
 
 __all__ = [
     "PUBLISHED_REQUIRED",
@@ -178,14 +179,10 @@ def compare_summary(
         A table lacks a required column, or F1 lies outside [0, 1].
     """
     published = _check_published(published, "published table")
-    missing = [c for c in _SUMMARY_REQUIRED if c not in summary.columns]
-    if experiment is not None and "experiment" not in summary.columns:
-        missing.append("experiment")
-    if missing:
-        raise ValueError(
-            f"summary lacks column(s) {missing}; pass the summary.parquet of the aggregate step"
-        )
-    ours = summary if experiment is None else summary[summary["experiment"] == experiment]
+    ours = summary_rows(
+        summary, experiment, _SUMMARY_REQUIRED,
+        "pass the summary.parquet of the aggregate step",
+    )
     ours = ours.copy()
     for col in ("n_tasks", "n_tokens_per_task", "alpha", "test_f1_mean", "test_f1_std", "count"):
         if col in ours.columns:

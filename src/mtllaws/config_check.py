@@ -231,7 +231,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
     """
     import re
 
-    from mtllaws.regress import aliases, range_hit, resolve_column
+    from mtllaws.regress import aliases, range_hit, resolve_column, values_hit
 
     if not exp.get("studies"):
         return
@@ -298,17 +298,11 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
             if isinstance(value, Mapping):  # a range {min, max}, as regress reads it
                 hit, _ = range_hit(values, value, where, key)
             else:
-                listed = isinstance(value, list | tuple)
-                try:
-                    wanted = [float(v) for v in (value if listed else [value])]
-                except (TypeError, ValueError):
-                    raise ValueError(
-                        f"{where}: fixed {key}={value!r} is not a number, a list of numbers "
-                        "or a range {min: a, max: b}"
-                    ) from None
-                hit = np.zeros(len(configs), dtype=bool)
-                for v in wanted:
-                    hit |= np.isclose(values, v, rtol=1e-9, atol=1e-12)
+                hit, _, _ = values_hit(
+                    values, value,
+                    f"{where}: fixed {key}={value!r} is not a number, a list of numbers "
+                    "or a range {min: a, max: b}",
+                )
             if column == "alpha":
                 hit |= configs["_alpha_unknown"].to_numpy()  # α found by simulate
             if not (hit & mask).any():

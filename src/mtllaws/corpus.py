@@ -876,6 +876,7 @@ def load_prepared(cache_dir: str | os.PathLike, *, mmap: bool = False) -> Prepar
     Returns
     -------
     PreparedCorpus
+        The corpus as :func:`prepare_corpus` returned it when it built the cache.
 
     Raises
     ------

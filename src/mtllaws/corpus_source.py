@@ -134,6 +134,18 @@ def find_files(
     return files
 
 
+def _named_folder(kind: str, value: str, what: str, root: Path, problem: str) -> CorpusSource:
+    """The corpus in the folder ``value`` named by ``what`` (a config key or variable).
+
+    Raises ``ValueError(problem)`` when the folder does not exist.
+    """
+    folder = Path(value).expanduser()
+    if not _absolute(folder, root).is_dir():
+        raise ValueError(problem)
+    files = find_files(folder, root=root, what=what)
+    return CorpusSource(kind, folder, files, f"{what} = {value}")
+
+
 def resolve(
     settings: Mapping,
     *,
@@ -170,25 +182,19 @@ def resolve(
     environ = os.environ if environ is None else environ
     configured = str(settings.get("dir") or "")
     if configured:
-        folder = Path(configured).expanduser()
-        if not _absolute(folder, root).is_dir():
-            raise ValueError(
-                f"{key}.dir = {configured} is not a folder (looked in "
-                f"{_absolute(folder, root)}); set {key}.dir to a folder with {_NEEDS}, "
-                f'or to "" to use ${ENV_VAR}, {SHARED_DIR} or the download'
-            )
-        files = find_files(folder, root=root, what=f"{key}.dir")
-        return CorpusSource("dir", folder, files, f"{key}.dir = {configured}")
+        return _named_folder(
+            "dir", configured, f"{key}.dir", root,
+            f"{key}.dir = {configured} is not a folder (looked in "
+            f"{_absolute(Path(configured).expanduser(), root)}); set {key}.dir to a folder "
+            f'with {_NEEDS}, or to "" to use ${ENV_VAR}, {SHARED_DIR} or the download',
+        )
     from_env = environ.get(ENV_VAR, "")
     if from_env:
-        folder = Path(from_env).expanduser()
-        if not _absolute(folder, root).is_dir():
-            raise ValueError(
-                f"${ENV_VAR} = {from_env} is not a folder; point it at a folder with "
-                f"{_NEEDS}, or unset it"
-            )
-        files = find_files(folder, root=root, what=f"${ENV_VAR}")
-        return CorpusSource("env", folder, files, f"${ENV_VAR} = {from_env}")
+        return _named_folder(
+            "env", from_env, f"${ENV_VAR}", root,
+            f"${ENV_VAR} = {from_env} is not a folder; point it at a folder with "
+            f"{_NEEDS}, or unset it",
+        )
     if _absolute(SHARED_DIR, root).is_dir():
         files = find_files(SHARED_DIR, root=root, what=f"{SHARED_DIR} (found beside the checkout)")
         return CorpusSource("shared", SHARED_DIR, files, f"{key}.dir is empty; found {SHARED_DIR}")

@@ -619,6 +619,11 @@ def _flag(value) -> str:
     return "–" if value is None else ("yes" if value else "no")
 
 
+def _difference(d: Mapping | None) -> list[str]:
+    """A difference's cells: mean ± std (count), and whether it exceeds 2σ ("–" without)."""
+    return [_pm(d), _flag(d["exceeds_2std"] if d else None)]
+
+
 def _label(conf: Mapping, effects: Mapping) -> str:
     parts = [f"T = {conf['T']}", f"{effects['size']} = {conf['n']}"]
     if "n_syn" in conf:
@@ -663,43 +668,41 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
         ),
     ]
     sec = effects["sections"]
+
+    def config(r):
+        """A row's configuration cells: T, size and (unbalanced) n_syn."""
+        return [str(r["T"]), str(r["n"]), *([str(r["n_syn"])] if unbalanced else [])]
+
     blocks = {
         "stl": (
             [size, "test F1", "step from previous", "> 2σ"],
             lambda r: [
                 str(r["n"]),
                 _pm(r["f1"]),
-                _pm(r["step"]) if r["step"] else "–",
-                _flag(r["step"]["exceeds_2std"]) if r["step"] else "–",
+                *_difference(r["step"]),
             ],
         ),
         "ami": (
             ["T", size, *syn, f"{level} low → high", "AMI low → high", "F1 low", "F1 high",
              "high − low", "> 2σ"],
             lambda r: [
-                str(r["T"]),
-                str(r["n"]),
-                *([str(r["n_syn"])] if unbalanced else []),
+                *config(r),
                 f"{_lvl(r['low'][level])} → {_lvl(r['high'][level])}",
                 f"{_fmt(r['low']['ami'])} → {_fmt(r['high']['ami'])}",
                 _pm(r["f1_low"]),
                 _pm(r["f1_high"]),
-                _pm(r["effect"]),
-                _flag(r["effect"]["exceeds_2std"]),
+                *_difference(r["effect"]),
             ],
         ),
         "transfer": (
             ["T", size, *syn, level, "AMI", "MTL F1", "STL F1", "MTL − STL", "> 2σ"],
             lambda r: [
-                str(r["T"]),
-                str(r["n"]),
-                *([str(r["n_syn"])] if unbalanced else []),
+                *config(r),
                 _lvl(r[level]),
                 _fmt(r["ami"]),
                 _pm(r["f1_mtl"]),
                 _pm(r["f1_stl"]),
-                _pm(r["transfer"]),
-                _flag(r["transfer"]["exceeds_2std"]),
+                *_difference(r["transfer"]),
             ],
         ),
         "tasks": (
@@ -712,8 +715,7 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
                 _fmt(r["ami"]),
                 _pm(r["f1"]),
                 _pm(r["f1_stl"]),
-                _pm(r["vs_smallest_T"]) if r["vs_smallest_T"] else "–",
-                _flag(r["vs_smallest_T"]["exceeds_2std"]) if r["vs_smallest_T"] else "–",
+                *_difference(r["vs_smallest_T"]),
             ],
         ),
     }  # fmt: skip

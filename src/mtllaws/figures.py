@@ -57,6 +57,7 @@ from mtllaws.plotting import (
     set_labels,
 )
 from mtllaws.relatedness import MEASURES, TARGET_COLUMN, Measure, measure_columns
+from mtllaws.shards import GRID_COLUMNS, summary_rows
 
 __all__ = [
     "FIGURES",
@@ -84,17 +85,7 @@ _SIZE_SHORT = {
     "n_ner": r"$n_\mathrm{NER}$",
     "n_syn": r"$n_\mathrm{syn}$",
 }
-_NUMERIC = (
-    "n_tasks",
-    "n_tokens_per_task",
-    "n_ner",
-    "n_syn",
-    "alpha",
-    TARGET_COLUMN,
-    "test_f1_mean",
-    "test_f1_std",
-    "count",
-)
+_NUMERIC = (*GRID_COLUMNS, "test_f1_mean", "test_f1_std", "count")
 
 
 def _measure(name: str) -> tuple[Measure, str]:
@@ -105,6 +96,20 @@ def _measure(name: str) -> tuple[Measure, str]:
 
 # --------------------------------------------------------------------------- helpers
 
+#: The parameters ``summary`` and ``experiment`` that the plot functions share, as their
+#: docstrings spell them (:func:`_summary_doc` fills them in).
+_SUMMARY_PARAMETERS = """summary : pandas.DataFrame
+        The summary table.
+    experiment : str, optional
+        Keep only this experiment's rows."""
+
+
+def _summary_doc(function):
+    """Fill ``{summary_parameters}`` in ``function``'s docstring (:data:`_SUMMARY_PARAMETERS`)."""
+    function.__doc__ = function.__doc__.replace("{summary_parameters}", _SUMMARY_PARAMETERS)
+    return function
+
+
 
 def _prepare(summary: pd.DataFrame, experiment: str | None, needed: Sequence[str]) -> pd.DataFrame:
     """Check columns, keep one experiment, make the numeric columns numeric."""
@@ -113,17 +118,11 @@ def _prepare(summary: pd.DataFrame, experiment: str | None, needed: Sequence[str
             f"expected a pandas DataFrame (the summary table), got {type(summary).__name__}; "
             "read summary.parquet with pandas.read_parquet"
         )
-    missing = [c for c in needed if c not in summary.columns]
-    if experiment is not None and "experiment" not in summary.columns:
-        missing.append("experiment")
-    if missing:
-        raise ValueError(
-            f"summary lacks column(s) {missing}; pass the summary.parquet of the aggregate "
-            "step (group keys experiment, mode, n_tasks, n_tokens_per_task, n_ner, n_syn, "
-            "alpha, then <metric>_mean/_std and count)"
-        )
-    df = summary if experiment is None else summary[summary["experiment"] == experiment]
-    df = df.copy()
+    df = summary_rows(
+        summary, experiment, needed,
+        "pass the summary.parquet of the aggregate step (group keys experiment, mode, "
+        "n_tasks, n_tokens_per_task, n_ner, n_syn, alpha, then <metric>_mean/_std and count)",
+    ).copy()
     measured = [(c.summary_mean, c.summary_std) for c in map(measure_columns, MEASURES)]
     for col in (*_NUMERIC, *(c for pair in measured for c in pair)):
         if col in df.columns:
@@ -387,6 +386,7 @@ def plot_f1_vs_n(
     return fig
 
 
+@_summary_doc
 def plot_f1_vs_ami(
     summary: pd.DataFrame,
     *,
@@ -404,10 +404,7 @@ def plot_f1_vs_ami(
 
     Parameters
     ----------
-    summary : pandas.DataFrame
-        The summary table.
-    experiment : str, optional
-        Keep only this experiment's rows.
+    {summary_parameters}
     n_tasks : int, default 2
         T of the MTL rows; when absent the smallest T > 1 present is used.
     ns : sequence of float, optional
@@ -506,6 +503,7 @@ def plot_f1_vs_ami(
     return fig
 
 
+@_summary_doc
 def plot_f1_vs_tasks(
     summary: pd.DataFrame,
     *,
@@ -520,10 +518,7 @@ def plot_f1_vs_tasks(
 
     Parameters
     ----------
-    summary : pandas.DataFrame
-        The summary table.
-    experiment : str, optional
-        Keep only this experiment's rows.
+    {summary_parameters}
     n : float or (float, float), optional
         The size: ``n_tokens_per_task`` (balanced) or ``(n_ner, n_syn)``
         (unbalanced). By default the size with the most distinct T > 1.

@@ -24,8 +24,8 @@ import sympy as sp
 from gplearn._program import _Program
 from gplearn.fitness import make_fitness
 from gplearn.functions import _Function, make_function
-from sklearn.base import BaseEstimator, RegressorMixin
 
+from mtllaws.estimator import FormulaRegressor, fit_doc
 from mtllaws.formula import make_symbols
 
 __all__ = [
@@ -296,7 +296,21 @@ def _fast_gplearn():
         gplearn_genetic.check_random_state = _GPLEARN_CHECK_RANDOM_STATE
 
 
-class GPRegressor(RegressorMixin, BaseEstimator):
+#: :class:`GPRegressor` parameters that go to gplearn's ``SymbolicRegressor`` as they are.
+_GPLEARN_AS_IS = (
+    "population_size",
+    "generations",
+    "tournament_size",
+    "p_crossover",
+    "p_subtree_mutation",
+    "p_hoist_mutation",
+    "p_point_mutation",
+    "parsimony_coefficient",
+    "n_jobs",
+)
+
+
+class GPRegressor(FormulaRegressor):
     """gplearn symbolic regression with the paper's settings and valid-formula selection.
 
     Parameters
@@ -363,43 +377,17 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         feature_names=None,
         random_state=None,
     ):
-        self.population_size = population_size
-        self.generations = generations
-        self.tournament_size = tournament_size
-        self.function_set = function_set
-        self.p_crossover = p_crossover
-        self.p_subtree_mutation = p_subtree_mutation
-        self.p_hoist_mutation = p_hoist_mutation
-        self.p_point_mutation = p_point_mutation
-        self.parsimony_coefficient = parsimony_coefficient
-        self.init_depth = init_depth
-        self.const_range = const_range
-        self.metric = metric
-        self.protection = protection
-        self.n_jobs = n_jobs
-        self.feature_names = feature_names
-        self.random_state = random_state
+        self._keep(locals())
 
+    @fit_doc(
+        "Evolve programs on ``(X, y)`` and keep the fittest one valid on ``domain``.",
+        "Rows on which the formula must avoid every protection branch (default ``X``); "
+        "pass all rows of the study, test rows included.",
+    )
     def fit(self, X, y, *, domain=None):
-        """Evolve programs on ``(X, y)`` and keep the fittest one valid on ``domain``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        domain : array-like of shape (n_domain, n_features), optional
-            Rows on which the formula must avoid every protection branch
-            (default ``X``); pass all rows of the study, test rows included.
-
-        Returns
-        -------
-        self
-        """
         from gplearn.genetic import SymbolicRegressor
 
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=float)
-        domain = X if domain is None else np.asarray(domain, dtype=float)
+        X, y, domain = self._fit_inputs(X, y, domain)
         names = self._names(X.shape[1])
         if X.shape[0] != y.shape[0]:
             raise ValueError(
@@ -419,19 +407,11 @@ class GPRegressor(RegressorMixin, BaseEstimator):
             )
         self.symbols_ = make_symbols(names, domain)
         estimator = SymbolicRegressor(
-            population_size=self.population_size,
-            generations=self.generations,
-            tournament_size=self.tournament_size,
+            **{key: getattr(self, key) for key in _GPLEARN_AS_IS},
             function_set=function_set,
-            p_crossover=self.p_crossover,
-            p_subtree_mutation=self.p_subtree_mutation,
-            p_hoist_mutation=self.p_hoist_mutation,
-            p_point_mutation=self.p_point_mutation,
-            parsimony_coefficient=self.parsimony_coefficient,
             init_depth=tuple(self.init_depth),
             const_range=tuple(self.const_range),
             metric=metric,
-            n_jobs=self.n_jobs,
             random_state=None if self.random_state is None else int(self.random_state),
         )
         with _fast_gplearn():
@@ -439,17 +419,6 @@ class GPRegressor(RegressorMixin, BaseEstimator):
         self.program_, self.selected_rank_, self.n_invalid_ = self._select_valid(domain)
         self.expr_ = program_to_sympy(self.program_, self.symbols_)
         return self
-
-    def _names(self, n_features):
-        if self.feature_names is None:
-            return [f"x{j}" for j in range(n_features)]
-        names = list(self.feature_names)
-        if len(names) != n_features:
-            raise ValueError(
-                f"feature_names has {len(names)} names for {n_features} columns of X; "
-                "pass one name per column"
-            )
-        return names
 
     def _select_valid(self, domain):
         """Fittest valid program: final generation first, then older survivors."""

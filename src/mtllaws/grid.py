@@ -56,6 +56,7 @@ __all__ = [
     "GridPoint",
     "expand_experiment",
     "config_hash",
+    "HASH_NEUTRAL",
     "format_number",
     "GRID_SETTINGS",
     "pack_id",
@@ -84,6 +85,51 @@ _UNHASHED = {
 #: they had before null became the one convention (issue 16), so that the hash of an
 #: unchanged setting, and of the results already computed with it, stays the same.
 _HASH_KEEP_PRESET = {"hidden": 0, "shared_dense": -1}
+
+#: Settings that :func:`config_hash` leaves out while they hold their *neutral* value:
+#: ``"<section>.<key>"`` (or a top-level ``"<key>"``) -> the value that does what the
+#: code did before the key existed. An option added with a neutral default is
+#: registered here, so that every hash computed before it (and the results filed under
+#: it) stays the same, while any other value of the option changes the hash. A schema
+#: default that is not registered changes the default config's hash, which
+#: ``tests/test_grid.py`` refuses, naming the key.
+HASH_NEUTRAL = {
+    # issue 18: per-task input alignment
+    "model.align": "none",
+    "train.align_phase": "joint",
+    "train.align_epochs": 0,
+    # issue 17: task-loss weighting
+    "train.task_weights": "none",
+    # issue 20: SVD of the shared representation during training
+    "train.svd_rank": None,
+    "train.svd_every": 0,
+    "train.svd_level": "input",
+}
+
+
+def _is_neutral(path: str, value) -> bool:
+    """Whether ``value`` of the setting ``path`` is its :data:`HASH_NEUTRAL` value."""
+    if path not in HASH_NEUTRAL:
+        return False
+    neutral = HASH_NEUTRAL[path]
+    return value is neutral or (type(value) is type(neutral) and value == neutral)
+
+
+def _hashed_settings(settings: Mapping) -> dict:
+    """``settings`` as :func:`config_hash` reads them: neutral keys out, old markers in."""
+    hashed = {}
+    for key, value in settings.items():
+        if _is_neutral(key, value):
+            continue
+        if isinstance(value, Mapping):
+            value = {k: v for k, v in value.items() if not _is_neutral(f"{key}.{k}", v)}
+            if key == "model":
+                value = {
+                    k: _HASH_KEEP_PRESET[k] if v is None and k in _HASH_KEEP_PRESET else v
+                    for k, v in value.items()
+                }
+        hashed[key] = value
+    return hashed
 
 #: Keys that describe the grid itself, not the settings of each model.
 GRID_SETTINGS = ("grid", "points_csv", "seeds")
@@ -452,7 +498,9 @@ def config_hash(experiment: Mapping) -> str:
     """A short hash of the settings that decide a model's result.
 
     Grid axes, seeds and study settings are left out, so every model of an
-    experiment shares the hash and a change of, e.g., epochs changes it.
+    experiment shares the hash and a change of, e.g., epochs changes it. Settings at
+    their :data:`HASH_NEUTRAL` value are left out too, so adding an option with a
+    neutral default keeps every existing hash.
 
     Parameters
     ----------
@@ -464,16 +512,7 @@ def config_hash(experiment: Mapping) -> str:
     str
         The first 12 hex digits of a SHA-256 over canonical JSON.
     """
-    settings = model_settings(experiment)
-    model = settings.get("model")
-    if isinstance(model, Mapping):
-        settings = {
-            **settings,
-            "model": {
-                k: _HASH_KEEP_PRESET[k] if v is None and k in _HASH_KEEP_PRESET else v
-                for k, v in model.items()
-            },
-        }
+    settings = _hashed_settings(model_settings(experiment))
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from sklearn.base import BaseEstimator, RegressorMixin
+
+from mtllaws.estimator import FormulaRegressor
 
 __all__ = [
     "FAMILIES",
@@ -52,6 +53,15 @@ __all__ = [
     "parse_family",
     "substitute",
 ]
+
+#: ``[init, lower, upper]`` of a coefficient that starts at 0, free in [-10, 10].
+_FREE = (0.0, -10.0, 10.0)
+
+#: Maurer's multitask bound: F1 falls with 1/sqrt(n) and 1/sqrt(T).
+_MAURER = {
+    "formula": "a - b/sqrt(n) - d/sqrt(T)",
+    "params": {"a": [0.8, -2.0, 3.0], "b": [10.0, -1e4, 1e4], "d": list(_FREE)},
+}
 
 #: Built-in families: name -> {"formula", "params": {name: [init, lower, upper]}}.
 FAMILIES: dict[str, dict] = {
@@ -70,27 +80,15 @@ FAMILIES: dict[str, dict] = {
         "formula": "Finf - b*n**(-c)",
         "params": {"Finf": [0.8, 0.0, 10.0], "b": [10.0, 1e-6, 1e6], "c": [0.5, 0.01, 3.0]},
     },
-    "maurer": {
-        "formula": "a - b/sqrt(n) - d/sqrt(T)",
-        "params": {"a": [0.8, -2.0, 3.0], "b": [10.0, -1e4, 1e4], "d": [0.0, -10.0, 10.0]},
-    },
+    "maurer": _MAURER,
+    # Maurer's bound with a relatedness term
     "maurer_ami": {
-        "formula": "a - b/sqrt(n) - d/sqrt(T) + e*sqrt(AMI)",
-        "params": {
-            "a": [0.8, -2.0, 3.0],
-            "b": [10.0, -1e4, 1e4],
-            "d": [0.0, -10.0, 10.0],
-            "e": [0.0, -10.0, 10.0],
-        },
+        "formula": _MAURER["formula"] + " + e*sqrt(AMI)",
+        "params": {**_MAURER["params"], "e": list(_FREE)},
     },
     "paper_sqrt": {
         "formula": "a + b*sqrt(n) + d*sqrt(T) + e*sqrt(AMI)",
-        "params": {
-            "a": [0.0, -10.0, 10.0],
-            "b": [0.0, -1.0, 1.0],
-            "d": [0.0, -10.0, 10.0],
-            "e": [0.0, -10.0, 10.0],
-        },
+        "params": {"a": list(_FREE), "b": [0.0, -1.0, 1.0], "d": list(_FREE), "e": list(_FREE)},
     },
 }
 
@@ -212,7 +210,7 @@ def _compile(family: LawFamily):
     return symbols, f, grad
 
 
-class LawRegressor(RegressorMixin, BaseEstimator):
+class LawRegressor(FormulaRegressor):
     """Fit one parametric law family by bounded nonlinear least squares with restarts.
 
     Parameters
@@ -260,14 +258,7 @@ class LawRegressor(RegressorMixin, BaseEstimator):
         feature_names=None,
         random_state=None,
     ):
-        self.family = family
-        self.families = families
-        self.n_restarts = n_restarts
-        self.target_scale = target_scale
-        self.constants = constants
-        self.init = init
-        self.feature_names = feature_names
-        self.random_state = random_state
+        self._keep(locals())
 
     def _family(self) -> LawFamily:
         if isinstance(self.family, dict):

@@ -52,6 +52,11 @@ PACK_STAGES = ("simulate", "train", "evaluate")
 #: The log of a per-pack job (``stage`` in :data:`PACK_STAGES`).
 PACK_LOG = "logs/{experiment}/{stage}/{pack}.log"
 
+def _formats(name: str, stem: str, formats: tuple[str, ...]) -> dict[str, str]:
+    """One results file in several formats: ``{name}_{ext}`` -> ``{EXPERIMENT}/{stem}.{ext}``."""
+    return {f"{name}_{ext}": f"{EXPERIMENT}/{stem}.{ext}" for ext in formats}
+
+
 #: The files of an experiment's results folder, by name (``{engine}`` and
 #: ``{study}`` are the regress wildcards; ``realtest_*`` are a ``real_tasks`` study's).
 EXPERIMENT_FILES = {
@@ -59,25 +64,14 @@ EXPERIMENT_FILES = {
     "summary": f"{EXPERIMENT}/summary.parquet",
     "runs_csv": f"{EXPERIMENT}/runs.csv",
     "summary_csv": f"{EXPERIMENT}/summary.csv",
-    "effects_md": f"{EXPERIMENT}/effects.md",
-    "effects_json": f"{EXPERIMENT}/effects.json",
+    **_formats("effects", "effects", ("md", "json")),
     "figures": f"{EXPERIMENT}/figures",
     "checkpoints": f"{EXPERIMENT}/checkpoints/{{pack}}",
     "regress": f"{EXPERIMENT}/regress/{{engine}}/{{study}}",
-    "formulas_md": f"{EXPERIMENT}/regress/formulas.md",
-    "formulas_tex": f"{EXPERIMENT}/regress/formulas.tex",
-    "formulas_json": f"{EXPERIMENT}/regress/formulas.json",
-    "compare_features_md": f"{EXPERIMENT}/regress/compare_features.md",
-    "compare_features_json": f"{EXPERIMENT}/regress/compare_features.json",
-    "realtest_md": f"{EXPERIMENT}/realtest/{{study}}.md",
-    "realtest_json": f"{EXPERIMENT}/realtest/{{study}}.json",
-    "realtest_png": f"{EXPERIMENT}/realtest/{{study}}.png",
-    "realtest_pdf": f"{EXPERIMENT}/realtest/{{study}}.pdf",
-    "compare_csv": f"{EXPERIMENT}/compare/comparison.csv",
-    "compare_md": f"{EXPERIMENT}/compare/comparison.md",
-    "compare_json": f"{EXPERIMENT}/compare/comparison.json",
-    "compare_png": f"{EXPERIMENT}/compare/comparison.png",
-    "compare_pdf": f"{EXPERIMENT}/compare/comparison.pdf",
+    **_formats("formulas", "regress/formulas", ("md", "tex", "json")),
+    **_formats("compare_features", "regress/compare_features", ("md", "json")),
+    **_formats("realtest", "realtest/{study}", ("md", "json", "png", "pdf")),
+    **_formats("compare", "compare/comparison", ("csv", "md", "json", "png", "pdf")),
 }
 
 #: Shared inputs under ``resources/``, by name.

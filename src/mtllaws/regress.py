@@ -83,6 +83,7 @@ __all__ = [
     "DEFAULTS",
     "aliases",
     "range_hit",
+    "values_hit",
     "ENGINES",
     "InsufficientDataError",
     "MIN_ROWS",
@@ -422,6 +423,33 @@ def range_hit(values, bounds: dict, study: str, key: str):
     return hit, f"[{lo:g}, {hi:g}]"
 
 
+def values_hit(values, value, problem: str):
+    """Rows whose value is ``value`` or any item of a list of numbers (to 1e-9).
+
+    Parameters
+    ----------
+    values : (N,) float array
+    value : number or list of numbers
+    problem : str
+        The message of the ValueError when ``value`` is not a number or a list of them.
+
+    Returns
+    -------
+    (N,) bool array, float or list of float, str
+        The rows hit, the value(s) as numbers and as text (``a`` or ``[a, b]``).
+    """
+    listed = isinstance(value, list | tuple)
+    try:
+        wanted = [float(v) for v in (value if listed else [value])]
+    except (TypeError, ValueError):
+        raise ValueError(problem) from None
+    hit = np.zeros(len(values), dtype=bool)
+    for v in wanted:
+        hit |= np.isclose(values, v, rtol=1e-9, atol=1e-12)
+    text = "[" + ", ".join(f"{v:g}" for v in wanted) + "]" if listed else f"{wanted[0]:g}"
+    return hit, wanted if listed else wanted[0], text
+
+
 def select_study_rows(
     table: pd.DataFrame, study_spec: dict, *, target: str = "f1", min_rows: int = MIN_ROWS
 ) -> dict:
@@ -473,17 +501,10 @@ def select_study_rows(
             chosen.append(f"{column}={text}")
             continue
         # A list keeps the rows whose value is any of its items (e.g. n_tasks: [2, 3]).
-        listed = isinstance(value, list | tuple)
-        try:
-            wanted = [float(v) for v in (value if listed else [value])]
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"study {name!r}: fixed value {key}={value!r} is not a number or a list of numbers"
-            ) from None
-        hit = np.zeros(len(values), dtype=bool)
-        for v in wanted:
-            hit |= np.isclose(values, v, rtol=1e-9, atol=1e-12)
-        text = "[" + ", ".join(f"{v:g}" for v in wanted) + "]" if listed else f"{wanted[0]:g}"
+        hit, wanted, text = values_hit(
+            values, value,
+            f"study {name!r}: fixed value {key}={value!r} is not a number or a list of numbers",
+        )
         if not hit.any():
             available = sorted(set(np.round(values[np.isfinite(values)], 10).tolist()))
             where = f" among the rows with {', '.join(chosen)}" if chosen else ""
@@ -492,7 +513,7 @@ def select_study_rows(
                 f"of {column}{where}: {available}"
             )
         mask[np.flatnonzero(mask)[~hit]] = False
-        fixed[column] = wanted if listed else wanted[0]
+        fixed[column] = wanted
         chosen.append(f"{column}={text}")
 
     rows = table[mask]

@@ -358,13 +358,18 @@ def law_card(results) -> dict | None:
     return card
 
 
+def _study_cards(results):
+    """``(study, its results, its law card)`` of every study that has a law card."""
+    for study, group in _by_study(results).items():
+        card = law_card(group)
+        if card is not None:
+            yield study, group, card
+
+
 def law_cards_markdown(results) -> str:
     """Per study: the comparison table and the law card, as Markdown sections."""
     parts = []
-    for study, group in _by_study(results).items():
-        card = law_card(group)
-        if card is None:
-            continue
+    for study, group, card in _study_cards(results):
         parts.append(f"## {study}\n\n{comparison_table(group)}")
         freq = card["structure_frequency"]
         boot = card["bootstrap"]
@@ -404,10 +409,7 @@ def law_cards_markdown(results) -> str:
 def law_cards_latex(results) -> str:
     """One LaTeX table per study: its law card (formula, scores, coefficient intervals)."""
     parts = []
-    for study, group in _by_study(results).items():
-        card = law_card(group)
-        if card is None:
-            continue
+    for study, _group, card in _study_cards(results):
         rows = [
             rf"Formula & \multicolumn{{3}}{{p{{0.6\linewidth}}}}"
             rf"{{\texttt{{{_tex_escape(card['formula'])}}}}} \\",

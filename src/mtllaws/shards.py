@@ -30,7 +30,9 @@ __all__ = [
     "read_shard",
     "RUN_COLUMNS",
     "measure_run_columns",
+    "GRID_COLUMNS",
     "GROUP_KEYS",
+    "summary_rows",
     "WALL_TIME_COLUMNS",
     "INVARIANT_COLUMNS",
     "UNRECORDED_SOURCE",
@@ -97,20 +99,40 @@ INVARIANT_COLUMNS = ["embeddings_source"]
 #: What a shard written before ``embeddings_source`` existed gets in that column.
 UNRECORDED_SOURCE = "unrecorded (shard written before embeddings_source was recorded)"
 
+#: The numeric columns that place a configuration in the grid (size, T, α, target AMI).
+GRID_COLUMNS = ["n_tasks", "n_tokens_per_task", "n_ner", "n_syn", "alpha", TARGET_COLUMN]
+
 #: The columns that identify a configuration; seeds are averaged over within each.
-GROUP_KEYS = [
-    "experiment",
-    "mode",
-    "slices",
-    "config_id",
-    "n_tasks",
-    "n_tokens_per_task",
-    "n_ner",
-    "n_syn",
-    "alpha",
-    TARGET_COLUMN,
-    "rotation",
-]
+GROUP_KEYS = ["experiment", "mode", "slices", "config_id", *GRID_COLUMNS, "rotation"]
+
+
+def summary_rows(summary: pd.DataFrame, experiment: str | None, needed, fix: str) -> pd.DataFrame:
+    """The rows of ``experiment`` (all rows for None) of a summary that has ``needed``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        A summary table (or runs table).
+    experiment : str or None
+        Keep only this experiment's rows.
+    needed : sequence of str
+        The columns the caller reads.
+    fix : str
+        What the message tells the user to do.
+
+    Raises
+    ------
+    ValueError
+        ``summary lacks column(s) [...]; <fix>`` when a needed column (or ``experiment``,
+        when one is named) is missing.
+    """
+    missing = [c for c in needed if c not in summary.columns]
+    if experiment is not None and "experiment" not in summary.columns:
+        missing.append("experiment")
+    if missing:
+        raise ValueError(f"summary lacks column(s) {missing}; {fix}")
+    return summary if experiment is None else summary[summary["experiment"] == experiment]
+
 
 #: Columns that differ between two otherwise identical runs.
 WALL_TIME_COLUMNS = ["wall_time_s", "train_time_s", "eval_time_s"]

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import RepeatedKFold
 
+from mtllaws.estimator import FormulaRegressor, fit_doc
 from mtllaws.formula import complexity, make_symbols
 
 __all__ = ["OPERATORS", "Factor", "SparseLibraryRegressor", "Term", "exp_scales"]
@@ -44,6 +44,25 @@ OPERATORS = ("x", "log", "sqrt", "inv", "exp")
 
 # Largest |argument| of exp before a term under- or overflows in float64.
 _EXP_MAX_ARG = 700.0
+
+
+#: Per operator of :data:`OPERATORS`, functions of (argument, exp scale): its value
+#: (NumPy), whether it is defined without protection on every row, its sympy form.
+_OPERATOR_RULES = {
+    "x": (lambda x, s: x, lambda x, s: True, lambda x, s: x),
+    "log": (lambda x, s: np.log(x), lambda x, s: np.all(x > 0), lambda x, s: sp.log(x)),
+    "sqrt": (lambda x, s: np.sqrt(x), lambda x, s: np.all(x >= 0), lambda x, s: sp.sqrt(x)),
+    "inv": (
+        lambda x, s: 1.0 / x,
+        lambda x, s: np.all(x > 0) or np.all(x < 0),
+        lambda x, s: 1 / x,
+    ),
+    "exp": (
+        lambda x, s: np.exp(-x / float(s)),
+        lambda x, s: np.all(np.abs(x / float(s)) < _EXP_MAX_ARG),
+        lambda x, s: sp.exp(-x / s),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -70,49 +89,26 @@ class Factor:
             out = out * X[:, j]
         return out
 
+    def _rule(self, column: int):
+        """The operator's entry in :data:`_OPERATOR_RULES`: value, validity or sympy form."""
+        if self.op not in _OPERATOR_RULES:
+            raise ValueError(f"operator {self.op!r} is unknown; use one of {OPERATORS}")
+        return _OPERATOR_RULES[self.op][column]
+
     def evaluate(self, X) -> np.ndarray:
+        rule = self._rule(0)
         x = self.argument(X)
         with np.errstate(all="ignore"):
-            if self.op == "x":
-                return x
-            if self.op == "log":
-                return np.log(x)
-            if self.op == "sqrt":
-                return np.sqrt(x)
-            if self.op == "inv":
-                return 1.0 / x
-            if self.op == "exp":
-                return np.exp(-x / float(self.scale))
-        raise ValueError(f"operator {self.op!r} is unknown; use one of {OPERATORS}")
+            return rule(x, self.scale)
 
     def valid_on(self, X) -> bool:
         """Whether the operator is defined without protection on every row of ``X``."""
-        x = self.argument(X)
-        if self.op == "x":
-            return True
-        if self.op == "log":
-            return bool(np.all(x > 0))
-        if self.op == "sqrt":
-            return bool(np.all(x >= 0))
-        if self.op == "inv":
-            return bool(np.all(x > 0) or np.all(x < 0))
-        if self.op == "exp":
-            return bool(np.all(np.abs(x / float(self.scale)) < _EXP_MAX_ARG))
-        raise ValueError(f"operator {self.op!r} is unknown; use one of {OPERATORS}")
+        rule = self._rule(1)
+        return bool(rule(self.argument(X), self.scale))
 
     def to_sympy(self, symbols) -> sp.Expr:
-        x = sp.Mul(*(symbols[j] for j in self.inputs))
-        if self.op == "x":
-            return x
-        if self.op == "log":
-            return sp.log(x)
-        if self.op == "sqrt":
-            return sp.sqrt(x)
-        if self.op == "inv":
-            return 1 / x
-        if self.op == "exp":
-            return sp.exp(-x / self.scale)
-        raise ValueError(f"operator {self.op!r} is unknown; use one of {OPERATORS}")
+        rule = self._rule(2)
+        return rule(sp.Mul(*(symbols[j] for j in self.inputs)), self.scale)
 
 
 @dataclass(frozen=True)
@@ -159,7 +155,7 @@ def exp_scales(x: np.ndarray, n_scales: int = 1) -> list[sp.Rational]:
     return series[i - 1 : i + 2]
 
 
-class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
+class SparseLibraryRegressor(FormulaRegressor):
     """Best-subset regression over a library of operator terms, sparsity chosen by CV.
 
     Parameters
@@ -234,39 +230,16 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
         feature_names=None,
         random_state=None,
     ):
-        self.max_terms = max_terms
-        self.operators = operators
-        self.products = products
-        self.input_products = input_products
-        self.n_exp_scales = n_exp_scales
-        self.cv = cv
-        self.n_repeats = n_repeats
-        self.selection = selection
-        self.max_subsets = max_subsets
-        self.beam_width = beam_width
-        self.ridge = ridge
-        self.feature_names = feature_names
-        self.random_state = random_state
+        self._keep(locals())
 
     # ------------------------------------------------------------------ fit
+    @fit_doc(
+        "Build the library, select the subset by CV and refit it on all rows.",
+        "Rows on which every library term must be defined (default ``X``); "
+        "pass all rows of the study, test rows included.",
+    )
     def fit(self, X, y, *, domain=None):
-        """Build the library, select the subset by CV and refit it on all rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        domain : array-like of shape (n_domain, n_features), optional
-            Rows on which every library term must be defined (default ``X``);
-            pass all rows of the study, test rows included.
-
-        Returns
-        -------
-        self
-        """
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=float)
-        domain = X if domain is None else np.asarray(domain, dtype=float)
+        X, y, domain = self._fit_inputs(X, y, domain)
         self._check_params(X, y)
         names = self._names(X.shape[1])
         self.symbols_ = make_symbols(names, domain)
@@ -341,17 +314,6 @@ class SparseLibraryRegressor(RegressorMixin, BaseEstimator):
                 f"cv={self.cv} folds need cv >= 2 and at least 4 rows (2 folds of 2); "
                 f"X has {X.shape[0]} rows"
             )
-
-    def _names(self, n_features):
-        if self.feature_names is None:
-            return [f"x{j}" for j in range(n_features)]
-        names = list(self.feature_names)
-        if len(names) != n_features:
-            raise ValueError(
-                f"feature_names has {len(names)} names for {n_features} columns of X; "
-                "pass one name per column"
-            )
-        return names
 
     def _term_expr(self, term: Term) -> sp.Expr:
         return term.to_sympy(self.symbols_)

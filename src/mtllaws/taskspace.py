@@ -93,12 +93,15 @@ def _matrix(x, name: str, *, ndim: int = 2, min_rows: int = 1) -> np.ndarray:
     return arr
 
 
-def _same_width(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+def _two_tasks(X1, X2) -> tuple[np.ndarray, np.ndarray]:
+    """The two tasks' inputs as checked matrices of one width (``X1``, ``X2`` in messages)."""
+    a, b = _matrix(X1, "X1"), _matrix(X2, "X2")
     if a.shape[1] != b.shape[1]:
         raise ValueError(
-            f"{name_a} has {a.shape[1]} columns but {name_b} has {b.shape[1]}; both tasks' "
+            f"X1 has {a.shape[1]} columns but X2 has {b.shape[1]}; both tasks' "
             f"inputs must live in the same feature space"
         )
+    return a, b
 
 
 def _columns(x, name: str) -> np.ndarray:
@@ -200,8 +203,7 @@ def cov_sim(X1, X2, *, keep: float = 0.99) -> float:
     float
         In ``[0, 1]``.
     """
-    x1, x2 = _matrix(X1, "X1"), _matrix(X2, "X2")
-    _same_width(x1, x2, "X1", "X2")
+    x1, x2 = _two_tasks(X1, X2)
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"keep={keep!r}; use a fraction in (0, 1], e.g. 0.99")
     a1 = _truncated_factor(_gram(x1), keep, "X1")
@@ -250,10 +252,17 @@ def cov_rv(X1, X2) -> float:
     float
         In ``[0, 1]``.
     """
-    x1, x2 = _matrix(X1, "X1"), _matrix(X2, "X2")
-    _same_width(x1, x2, "X1", "X2")
+    x1, x2 = _two_tasks(X1, X2)
     c1, c2 = _gram(x1), _gram(x2)
     return _rv_from_grams(c1, c2, float(np.sum(c1 * c2)), ("X1", "X2"))
+
+
+def _converted(value, cast, message: str):
+    """``cast(value)``, or a ValueError with ``message`` when it cannot be cast."""
+    try:
+        return cast(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(message) from err
 
 
 def _labels(y, name: str, c) -> tuple[np.ndarray, int]:
@@ -261,10 +270,7 @@ def _labels(y, name: str, c) -> tuple[np.ndarray, int]:
     if arr.ndim != 1 or arr.dtype.kind not in "iu":
         raise ValueError(f"{name} must be a 1-d integer label array, got {arr.dtype} "
                          f"shape {arr.shape}")
-    try:
-        c = int(c)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"the class count for {name} must be an integer, got {c!r}") from err
+    c = _converted(c, int, f"the class count for {name} must be an integer, got {c!r}")
     if c < 1:
         raise ValueError(f"the class count for {name} must be >= 1, got {c}")
     bad = (arr != MASK) & ((arr < 0) | (arr >= c))
@@ -449,10 +455,7 @@ def ridge_model(X, Y, *, lam: float = DEFAULT_LAM, solver: str = "auto") -> np.n
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"X has {x.shape[0]} rows but Y has {y.shape[0]}; pass the same "
                          f"(labelled) rows of both")
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"lam={lam!r}; use a positive relative ridge strength") from err
+    lam = _converted(lam, float, f"lam={lam!r}; use a positive relative ridge strength")
     if not (np.isfinite(lam) and lam > 0.0):
         raise ValueError(f"lam={lam!r}; use a positive relative ridge strength, e.g. "
                          f"{DEFAULT_LAM:g}")
