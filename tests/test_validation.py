@@ -122,3 +122,23 @@ def test_config_check_counts_grid_configurations_before_any_job():
         check_regress_config({"regress": {"engines": ["pysr"]}}, {})
     exp["grid"][1]["alpha"] = [0.6, 0.7, 0.8, 0.9]
     check_regress_config(config, {"mine": exp})  # 16 configurations: CV only, accepted
+
+
+def test_configurations_differing_only_in_a_case_column_stay_apart():
+    """Rotation, real tasks and alpha patterns define configurations (not only T, n, alpha).
+
+    Two rotations of one synthetic task have the same labels, so the same AMI: keyed on
+    (T, n, alpha) and the features alone they would merge into one configuration.
+    """
+    base = {"n_tasks": 2, "n_tokens_per_task": 1000, "alpha": 0.9, "ami": 0.5}
+    rows = [
+        {**base, "rotation": r, "aux_tasks": a, "seed": s, "f1": f}
+        for (r, a, f) in [(0.0, "", 0.3), (90.0, "", 0.2), (0.0, "pos", 0.4)]
+        for s in (0, 1)
+    ]
+    rows.append({**base, "n_tasks": 1, "alpha": np.nan, "rotation": 0.0, "aux_tasks": "",
+                 "seed": 0, "f1": 0.1})  # NaN is a value of the key
+    X, y, n_rows, keys = configuration_means(pd.DataFrame(rows), ["ami"], "f1")
+    assert sorted(y.round(3).tolist()) == [0.1, 0.2, 0.3, 0.4]
+    assert n_rows.tolist().count(2) == 3
+    assert {"rotation", "aux_tasks"} <= set(keys)

@@ -2,8 +2,10 @@
 
 A *configuration* is one point of the experiment grid: the rows of a results
 table that share the values of the columns that define it (:data:`CONFIG_COLUMNS`
-present in the table: ``n_tasks``, ``n_tokens_per_task`` or ``n_ner``/``n_syn``,
-``alpha``; on the paper's ``mtl_balanced.csv``: ``(n_tasks, n_tokens_per_task,
+present in the table: ``config_id``, ``n_tasks``, ``n_tokens_per_task`` or
+``n_ner``/``n_syn``, ``alpha``, ``ami_target`` and the columns that tell cases apart at
+equal (T, n, alpha): the input ``rotation``, real ``aux_tasks`` and an ``alpha_pattern``;
+on the paper's ``mtl_balanced.csv``: ``(n_tasks, n_tokens_per_task,
 alpha)``) and of the study's features. The regression stage averages the target
 over the rows of each configuration (:func:`configuration_means`) and then only
 ever splits configurations, so no split, fold, extrapolation or bootstrap
@@ -45,7 +47,8 @@ __all__ = [
 
 #: Columns that define a configuration (those present in the table are used).
 CONFIG_COLUMNS = (
-    "experiment", "mode", "n_tasks", "n_tokens_per_task", "n_ner", "n_syn", "alpha",
+    "experiment", "mode", "config_id", "n_tasks", "n_tokens_per_task", "n_ner", "n_syn",
+    "alpha", "ami_target", "rotation", "aux_tasks", "alpha_pattern",
 )  # fmt: skip
 
 #: Fewest test configurations an R² is computed on.
@@ -81,8 +84,10 @@ def configuration_means(
     features = list(features)
     keys = [c for c in CONFIG_COLUMNS if c in table.columns and c not in features] + features
     frame = table[keys].copy()
-    # NaN (alpha of a single-task row) is a value of the key, not a missing row.
-    codes = frame.astype(str).agg("\x1f".join, axis=1)
+    # NaN (alpha of a single-task row) is a value of the key, not a missing row (spelled
+    # out: pandas 3 keeps NaN through astype(str)).
+    codes = frame.apply(lambda col: col.map(lambda v: "nan" if pd.isna(v) else str(v)))
+    codes = codes.agg("\x1f".join, axis=1) if len(frame) else pd.Series([], dtype=str)
     grouped = table.assign(_config=codes.to_numpy()).groupby("_config", sort=False)
     X = grouped[features].mean().to_numpy(dtype=float)
     y = grouped[target].mean().to_numpy(dtype=float)
