@@ -161,6 +161,8 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
         and for balanced experiments. Configurations with a non-zero input ``rotation``
         (grid axis, issue 17) are left out: the effects compare the paper's unrotated
         tasks, and pooling rotations would mix different configurations.
+        Configurations with a per-task ``alpha_pattern`` (grid axis ``alphas``) are left
+        out for the same reason: they have no one α.
 
     Raises
     ------
@@ -179,6 +181,8 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
             raise ValueError(f"the table holds experiments {names}; choose one with --experiment")
     if "rotation" in table.columns:
         table = table[table["rotation"].fillna(0.0) == 0.0]
+    if "alpha_pattern" in table.columns:  # per-task alpha patterns (grid axis alphas)
+        table = table[table["alpha_pattern"].fillna("") == ""]
     published = "fscore" in table.columns and not {"test_f1", "test_f1_mean"} & set(table)
     if published:  # the paper's table: one row per model, no seed column
         paper_ami = {c: _AMI.mean for c in MEASURES["ami"].paper_columns}

@@ -189,7 +189,8 @@ def simulate_pack(
     for point in points:
         start = time.perf_counter()
         alpha = point["alpha"]
-        if point["n_tasks"] > 1 and alpha is None:
+        pattern = _pattern_alphas(point, prepared.n_classes)
+        if point["n_tasks"] > 1 and alpha is None and pattern is None:
             if point["ami"] not in alphas:
                 # seed 0 for every point: all seeds of a configuration share one alpha
                 alphas[point["ami"]] = alpha_for_ami(
@@ -206,7 +207,7 @@ def simulate_pack(
             n_tasks=point["n_tasks"],
             n_ner=point["n_ner"],
             n_syn=point["n_syn"] or None,
-            alphas=alpha,
+            alphas=alpha if pattern is None else pattern,
             slices=settings["slices"],
             seed=point["seed"],
             n_classes=prepared.n_classes,
@@ -225,6 +226,7 @@ def simulate_pack(
             "alpha": None if alpha is None else float(alpha),
             "alphas": [float(a) for a in tasks.alphas],
             "rotation": _rotation(point),
+            "alpha_pattern": _alpha_pattern(point),
             **{name: [float(v) for v in values] for name, values in tasks.measures.items()},
         }
         logger.info(
@@ -242,6 +244,23 @@ def simulate_pack(
 def _rotation(point: Mapping) -> float:
     """The point's input rotation in degrees (0 for records without the field)."""
     return float(point.get("rotation") or 0.0)
+
+
+def _alpha_pattern(point: Mapping) -> str:
+    """The point's ``alphas`` pattern as text (:func:`mtllaws.grid.pattern_label`); ``""``."""
+    from mtllaws.grid import pattern_label
+
+    return pattern_label(point.get("alphas"))
+
+
+def _pattern_alphas(point: Mapping, n_classes: int) -> list[float] | None:
+    """The per-task α of a point with an ``alphas`` pattern (``noise`` = 1/c); else None."""
+    from mtllaws.grid import pattern_alphas
+
+    pattern = point.get("alphas")
+    if not pattern or point["n_tasks"] == 1:
+        return None
+    return pattern_alphas(pattern, n_classes)
 
 
 def experiment_measures(settings: Mapping, measures: Sequence[str] | None = None
@@ -544,7 +563,12 @@ def evaluate_pack(
             else meta[point["point_id"]]["alpha"],
             TARGET_COLUMN: np.nan if point["ami"] is None else float(point["ami"]),
             "rotation": _rotation(point),
+            "alpha_pattern": _alpha_pattern(point),
+            "alphas": [float(a) for a in meta[point["point_id"]]["alphas"]],
             "seed": point["seed"],
+            # the model settings that the transfer experiments vary (issue 18)
+            "hidden": int(model_cfg.hidden),
+            "align": model_cfg.align,
             **run_values(measured),
         }
         all_tasks = settings["evaluate"]["all_tasks"] and point["n_tasks"] > 1

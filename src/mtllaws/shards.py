@@ -75,6 +75,7 @@ RUN_COLUMNS: dict[str, str] = {
     "alpha": "f",
     TARGET_COLUMN: "f",
     "rotation": "f",
+    "alpha_pattern": "O",
     "seed": "i",
     **measure_run_columns("ami"),
     "dev_precision": "f",
@@ -92,7 +93,7 @@ RUN_COLUMNS: dict[str, str] = {
 
 #: Columns that are the same for every seed of a configuration; the summary carries
 #: them beside the group keys (values that differ within a group are joined by " | ").
-INVARIANT_COLUMNS = ["embeddings_source"]
+INVARIANT_COLUMNS = ["embeddings_source", "hidden", "align"]
 
 #: What a shard written before ``embeddings_source`` existed gets in that column.
 UNRECORDED_SOURCE = "unrecorded (shard written before embeddings_source was recorded)"
@@ -110,6 +111,7 @@ GROUP_KEYS = [
     "alpha",
     TARGET_COLUMN,
     "rotation",
+    "alpha_pattern",
 ]
 
 #: Columns that differ between two otherwise identical runs.
@@ -267,6 +269,8 @@ def read_shard(path: str | os.PathLike) -> pd.DataFrame:
         frame["embeddings_source"] = UNRECORDED_SOURCE
     if "rotation" not in frame.columns and "config_hash" in frame.columns:
         frame["rotation"] = 0.0  # shards written before the input rotation existed
+    if "alpha_pattern" not in frame.columns and "config_hash" in frame.columns:
+        frame["alpha_pattern"] = ""  # shards written before per-task alpha patterns existed
     missing = [c for c in RUN_COLUMNS if c not in frame.columns]
     if missing:
         raise ShardError(
@@ -333,7 +337,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """
     if "rotation" not in runs.columns:  # tables written before the input rotation existed
         runs = runs.assign(rotation=0.0)
-    skip = set(GROUP_KEYS) | {"seed"}
+    if "alpha_pattern" not in runs.columns:  # tables written before alpha patterns existed
+        runs = runs.assign(alpha_pattern="")
+    skip = set(GROUP_KEYS) | {"seed"} | set(INVARIANT_COLUMNS)
     metrics = [
         c
         for c in runs.columns
