@@ -260,5 +260,5 @@ def test_alpha_pattern_through_the_packs(stages):
     summary = summarize(collect_runs([tmp / "p_e.parquet"]))
     assert list(summary.alpha_pattern) == ["0.99-noise"]
     # the model settings that the transfer presets vary are in the row and the summary
-    assert list(rows.hidden) == [8] and list(rows.align) == ["none"]
+    assert list(rows["hidden"]) == [8] and list(rows["align"]) == ["none"]
     assert list(summary.hidden) == ["8"] and "hidden_mean" not in summary.columns
