@@ -333,7 +333,8 @@ def compute_effects(table: pd.DataFrame, *, experiment: str | None = None) -> di
     Returns
     -------
     dict
-        ``mode, level, source ("runs"|"summary"), configurations`` (every
+        ``mode, level, source ("runs"|"summary"), model`` (the recorded ``hidden`` and
+        ``align``, as text; empty when the table has neither), ``configurations`` (every
         configuration's F1) and ``sections``: ``stl, ami, transfer, tasks``, each a
         dict with ``title``, ``rows`` and ``note`` (why it is empty).
     """
@@ -452,6 +453,7 @@ def compute_effects(table: pd.DataFrame, *, experiment: str | None = None) -> di
         "level": level,
         "size": size_name,
         "source": conf.attrs.get("source", "runs"),
+        "model": _model_settings(table, experiment),
         "configurations": every,
         "sections": {
             "stl": stl_section,
@@ -460,6 +462,23 @@ def compute_effects(table: pd.DataFrame, *, experiment: str | None = None) -> di
             "tasks": tasks_section,
         },
     }
+
+
+def _model_settings(table: pd.DataFrame, experiment: str | None = None) -> dict:
+    """The model settings a runs or summary table records (``hidden``, ``align``), as text.
+
+    The transfer presets of issue 18 vary them between experiments; the effects name them
+    so that tables of different widths are not read as one. Empty for the paper's table.
+    """
+    if experiment is not None and "experiment" in table.columns:
+        table = table[table["experiment"] == experiment]
+    out = {}
+    for key in ("hidden", "align"):
+        if key in table.columns:
+            values = sorted({str(v) for v in table[key].dropna()})
+            if values:
+                out[key] = " | ".join(values)
+    return out
 
 
 def acceptance(
@@ -646,6 +665,8 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
     out = [
         f"# Effects ({effects['mode']}, from the {effects['source']} table)",
         "",
+        *([f"Model: {', '.join(f'{k} = {v}' for k, v in effects['model'].items())}", ""]
+          if effects.get("model") else []),
         "Cells: mean ± std (seeds) of NER test F1; differences per seed where seeds pair. "
         "'> 2σ': |difference| above twice the largest seed std involved.",
         "",
