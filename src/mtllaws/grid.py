@@ -186,12 +186,20 @@ class GridPoint:
         return f"{self.config_id}_s{self.seed}"
 
     def record(self) -> dict:
-        """The grid values as a flat dict, as they appear in result tables."""
+        """The grid values as a flat dict, as they appear in result tables.
+
+        ``alphas`` is present only for a point with a pattern (a list).
+        """
         out = asdict(self)
         out["n_tokens_per_task"] = self.n_tokens_per_task
         out["config_id"] = self.config_id
         out["point_id"] = self.point_id
-        out["alphas"] = None if self.alphas is None else list(self.alphas)
+        if self.alphas is None:
+            # no pattern: the record (the sweep rules' params) stays as it was before the
+            # axis existed, so Snakemake sees no changed params in finished experiments
+            del out["alphas"]
+        else:
+            out["alphas"] = list(self.alphas)
         return out
 
 
