@@ -24,24 +24,53 @@ _spec = importlib.util.spec_from_file_location("transfer_checks",
 checks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(checks)
 
-pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+#: The shrunk grid of each preset (its structure kept) and the experiments run.
+QUICK = {
+    "alignment": ([{"n_tasks": [1], "n_tokens_per_task": [200]},
+                   {"n_tasks": [2], "n_tokens_per_task": [200], "alpha": [0.99],
+                    "rotation": [0, 90]}], None),
+    "capacity": ([{"n_tasks": [1], "n_tokens_per_task": [200]},
+                  {"n_tasks": [2], "n_tokens_per_task": [200], "alpha": [0.99]}],
+                 ["capacity_h10", "capacity_h300"]),
+    "reweighting": ([{"n_tasks": [1], "n_tokens_per_task": [200]},
+                     {"n_tasks": [5], "n_tokens_per_task": [200],
+                      "alphas": [[0.99, 0.99, 0.99, "noise"]]}], None),
+}
 
 
-def _quick(preset: str, conll_dir: Path, tmp_path: Path, grid: list, run=None) -> pd.DataFrame:
-    """Run ``preset`` shrunk by an override file; return the runs of its experiments."""
+def _override(preset: str, corpus: Path, tmp_path: Path, grid: list, run=None) -> Path:
+    """Write the override file that shrinks ``preset``; return the preset's path."""
     path = REPO / "config" / "experiments" / f"{preset}.yaml"
-    config = yaml.safe_load(path.read_text())
-    names = run or config["run"]
+    names = run or yaml.safe_load(path.read_text())["run"]
     override = {"run": names, "experiments": {
         name: {
             "grid": grid,
             "seeds": [0],
-            "corpus": {"dir": str(conll_dir)},
+            "corpus": {"dir": str(corpus)},
             "embeddings": {"dim": 16},
             "train": {"epochs": 1},
         } for name in names
     }}
     (tmp_path / "quick.yaml").write_text(yaml.safe_dump(override, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("preset", sorted(QUICK))
+def test_quick_form_dry_run_builds_its_dag(preset, tiny_conll_dir, tmp_path):
+    """Fast: every job of the shrunk preset has a rule (e.g. pack ids with a pattern)."""
+    path = _override(preset, tiny_conll_dir, tmp_path, *QUICK[preset])
+    proc = subprocess.run(
+        snakemake_command("-n", "--quiet", "rules", "--configfile", path,
+                          tmp_path / "quick.yaml", "--directory", tmp_path),
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=hermetic_env(),
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "evaluate" in proc.stdout
+
+
+def _quick(preset: str, conll_dir: Path, tmp_path: Path, grid: list, run=None) -> pd.DataFrame:
+    """Run ``preset`` shrunk by an override file; return the runs of its experiments."""
+    path = _override(preset, conll_dir, tmp_path, grid, run)
     proc = subprocess.run(
         snakemake_command("--cores", "2", "--configfile", path, tmp_path / "quick.yaml",
                           "--directory", tmp_path),
@@ -51,10 +80,10 @@ def _quick(preset: str, conll_dir: Path, tmp_path: Path, grid: list, run=None) -
     return checks.load_runs(tmp_path / "results", preset)
 
 
+@pytest.mark.slow
+@pytest.mark.realdata
 def test_alignment_quick_form(conll_dir, tmp_path):
-    grid = [{"n_tasks": [1], "n_tokens_per_task": [200]},
-            {"n_tasks": [2], "n_tokens_per_task": [200], "alpha": [0.99], "rotation": [0, 90]}]
-    runs = _quick("alignment", conll_dir, tmp_path, grid)
+    runs = _quick("alignment", conll_dir, tmp_path, *QUICK["alignment"])
     assert sorted(set(runs.experiment)) == ["alignment_aux", "alignment_none"]
     assert runs.groupby("experiment")["align"].first().to_dict() == {
         "alignment_aux": "aux", "alignment_none": "none"}
@@ -65,10 +94,10 @@ def test_alignment_quick_form(conll_dir, tmp_path):
     assert checks.stl_check(runs)["diff"].abs().max() == 0
 
 
+@pytest.mark.slow
+@pytest.mark.realdata
 def test_capacity_quick_form(conll_dir, tmp_path):
-    grid = [{"n_tasks": [1], "n_tokens_per_task": [200]},
-            {"n_tasks": [2], "n_tokens_per_task": [200], "alpha": [0.99]}]
-    runs = _quick("capacity", conll_dir, tmp_path, grid, run=["capacity_h10", "capacity_h300"])
+    runs = _quick("capacity", conll_dir, tmp_path, *QUICK["capacity"])
     assert runs.groupby("experiment")["hidden"].first().to_dict() == {
         "capacity_h10": 10, "capacity_h300": 300}
     summary = pd.read_parquet(tmp_path / "results" / "capacity_h10" / "summary.parquet")
@@ -77,11 +106,10 @@ def test_capacity_quick_form(conll_dir, tmp_path):
     assert sorted(table.hidden) == [10, 300] and table.transfer.notna().all()
 
 
+@pytest.mark.slow
+@pytest.mark.realdata
 def test_reweighting_quick_form(conll_dir, tmp_path):
-    grid = [{"n_tasks": [1], "n_tokens_per_task": [200]},
-            {"n_tasks": [5], "n_tokens_per_task": [200],
-             "alphas": [[0.99, 0.99, 0.99, "noise"]]}]
-    runs = _quick("reweighting", conll_dir, tmp_path, grid)
+    runs = _quick("reweighting", conll_dir, tmp_path, *QUICK["reweighting"])
     mtl = runs[runs.n_tasks == 5]
     assert set(mtl.alpha_pattern) == {"0.99-0.99-0.99-noise"} and mtl.alpha.isna().all()
     assert all(len(a) == 4 for a in mtl.alphas)

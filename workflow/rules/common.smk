@@ -65,7 +65,7 @@ localrules:
 
 wildcard_constraints:
     experiment="[A-Za-z0-9_]+",
-    pack="T[0-9]+_[A-Za-z0-9_.]+",
+    pack="T[0-9]+_[A-Za-z0-9_.-]+",  # "-": alphas patterns (_p0.99-0.99-noise)
     corpus="[A-Za-z0-9_.]+",
     embedding="[A-Za-z0-9_.]+",
     download="[A-Za-z0-9_.-]+",
