@@ -257,16 +257,74 @@ def test_alignment_lowers_the_loss_of_a_rotated_auxiliary_task(seed):
     assert out["aux"] < out["none"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured (issue 18): here ||Q·R_1 − I||_F grows from 2.83 to 4.0-4.2 (seeds 0-2); R_1 "
-    "grows in scale (||R_1||_F/2 = 1.73-1.78) and even scale-free ||Q·R_1/s − I|| stays "
-    "2.7-3.0: R_1 is not identified (any R keeping the labels' subspace fits). 16 more "
-    "settings (D 2-3 with c = D + 1, window 1, hidden 1-2, lr 3e-3/1e-2, joint or frozen, "
-    "2 seeds) gave ratios 0.96-2.56, none <= 0.5"))
-def test_alignment_undoes_a_known_rotation():
-    """Issue 18's mechanism test, R half: ||Q·R_t − I||_F falls by >= 50 %."""
-    after, before = _mechanism(0)["misfit"]
-    assert after <= 0.5 * before
+def _identified_task(seed: int, n_ner: int = 2000, n_aux: int = 500, d: int = 2, c: int = 16,
+                     window: int = 3, vocab: int = 200):
+    """NER and an auxiliary task with NER's labels (alpha = 1) that reads x·Q, set up so
+    that R_1 is identified.
+
+    The labels read every direction of every window position, y = argmax_j Σ_p x_p A_p
+    over c = 16 classes with random A_p (no symmetry), in d = 2 dimensions; NER labels 4x
+    the rows of the auxiliary task (disjoint rows), so the shared layers are pinned by NER.
+    """
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(vocab, d)).astype(np.float32)
+    emb[0] = 0
+    win = rng.integers(1, vocab, size=(n_ner + n_aux, window))
+    y = np.argmax(np.einsum("nwd,wdc->nc", emb[win], rng.normal(size=(window, d, c))), axis=1)
+    labels = np.full((n_ner + n_aux, 2), MASK, dtype=np.int64)
+    labels[:n_ner, 0], labels[n_ner:, 1] = y[:n_ner], y[n_ner:]
+    q = rotation_map(d, np.pi / 2, seed=3).astype(np.float32)
+    maps = np.stack([np.eye(d), q.T]).astype(np.float32)  # task 1 reads (Qᵀx) = x·Q
+    return win, labels, emb, q, maps
+
+
+def _identified_mechanism(seed: int):
+    """Train without and with R_1 (Algorithm 1: joint epochs, then a frozen phase in which
+    only R and the heads train; the control gets the same epochs with R fixed). Returns
+    the auxiliary task's loss on its rows for both, and ||Q·R_1 − I||_F before and after."""
+    win, labels, emb, q, maps = _identified_task(seed)
+    d, c = emb.shape[1], 16
+    rows = labels[:, 1] != MASK
+    out = {}
+    for align in ("none", "aux"):
+        # few hidden units: the BiLSTM is a bottleneck that works in its nonlinear range;
+        # one shared dense layer, so only the output layer is task-specific
+        cfg = model_config("default", n_tasks=2, n_classes=c, emb_dim=d, window=3, hidden=3,
+                           dense=(8,), shared_dense=1, align=align)
+        tc = TrainConfig(epochs=20, batch_size=32, lr=1e-2, align_phase="frozen",
+                         align_epochs=20)
+        res = train_model(cfg, tc, win, labels, emb, seed=seed, input_maps=maps)
+        with torch.no_grad():
+            logits = logits_task(res.model.stacked_parameters(),
+                                 torch.as_tensor(win[rows])[None], torch.as_tensor(emb), cfg,
+                                 1, dedup=True, input_maps=res.model.input_maps)
+            target = torch.as_tensor(labels[rows, 1])[None]
+            out[align] = float(masked_cross_entropy(logits, target))
+        if align == "aux":
+            r = res.model.align_r[0].detach().numpy()
+            out["misfit"] = (np.linalg.norm(q @ r - np.eye(d)), np.linalg.norm(q - np.eye(d)))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_alignment_undoes_a_known_rotation(seed):
+    """Issue 18's mechanism test: ||Q·R_1 − I||_F falls by >= 50 % and the rotated task's
+    loss is lower than without alignment.
+
+    Measured (seeds 0, 1, 2): ||Q·R_1 − I||_F / ||Q − I||_F = 0.363, 0.102, 0.384, and
+    the rotated task's loss 0.211 vs 0.243, 0.499 vs 0.885, 0.331 vs 0.386 (aux vs none);
+    5-46 s wall per seed on the loaded 2-core VM. The earlier set-up (labels reading
+    c − 1 = 2 directions of the centre token, 4-d inputs, equal data) left R_1 unidentified
+    (ratios 0.96-2.56 over 17 settings). Other settings tried here (seeds 0-2 unless
+    noted): hidden 2, c 12, joint 40 epochs: 0.301, 0.111, 1.188; hidden 2, c 12, joint 20:
+    0.562 (seed 0); hidden 2, c 12, frozen 20 + 20: 0.524, 0.365 (seeds 0, 1); hidden 2,
+    c 12, frozen 10 + 30: 0.620 (seed 0); as this test with 1200 + 300 rows and 15 + 15
+    epochs: 1.416, 1.061, 0.569.
+    """
+    out = _identified_mechanism(seed)
+    after, before = out["misfit"]
+    assert after <= 0.5 * before, (after, before)
+    assert out["aux"] < out["none"], out
 
 
 # ----------------------------------------------------------------------------- svd weights

@@ -282,3 +282,19 @@ def test_rotated_configurations_are_left_out_of_the_effects():
                          "rotation": rotation})
     conf = configurations(pd.DataFrame(rows))
     assert len(conf) == 1 and conf.iloc[0].cell.mean == pytest.approx(0.505)
+
+
+def test_effects_name_the_recorded_hidden_size_and_alignment():
+    from mtllaws.effects import compute_effects, to_markdown
+
+    rows = [{"experiment": e, "n_tasks": t, "n_tokens_per_task": 100.0,
+             "alpha": 0.9 if t > 1 else np.nan, "ami_mean": 0.5 if t > 1 else np.nan,
+             "seed": s, "test_f1": 0.3 + 0.1 * t + 0.01 * s, "hidden": h, "align": "none"}
+            for e, h in (("capacity_h10", 10), ("capacity_h300", 300))
+            for t in (1, 2) for s in (0, 1)]
+    effects = compute_effects(pd.DataFrame(rows), experiment="capacity_h10")
+    assert effects["model"] == {"hidden": "10", "align": "none"}
+    assert "Model: hidden = 10, align = none" in to_markdown(effects)
+    plain = compute_effects(pd.DataFrame(rows).drop(columns=["hidden", "align"]),
+                            experiment="capacity_h10")
+    assert plain["model"] == {} and "Model:" not in to_markdown(plain)

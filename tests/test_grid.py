@@ -9,6 +9,8 @@ from mtllaws.grid import (
     format_number,
     group_packs,
     pack_id,
+    pattern_alphas,
+    pattern_label,
 )
 
 
@@ -238,3 +240,49 @@ def test_points_csv_rotation_column(tmp_path):
     points = expand_experiment("e", {"mode": "balanced", "grid": [], "points_csv": str(table),
                                      "seeds": [0]})
     assert [p.config_id for p in points] == ["T2_n100_a0.9_r45", "T2_n100_a0.9", "T1_n100"]
+
+
+def test_alpha_patterns_ids_records_and_packs():
+    grid = [{"n_tasks": [1], "n_tokens_per_task": [100]},
+            {"n_tasks": [2], "n_tokens_per_task": [100], "alpha": [0.9]},
+            {"n_tasks": [1, 4], "n_tokens_per_task": [100],
+             "alphas": [[0.99, 0.99, "noise"], [0.99, 0.6, 0.2]], "rotation": [0, 90]}]
+    points = expand_experiment("e", _exp(grid, seeds=[0]))
+    # ids without a pattern are unchanged; the pattern sits where the alpha would be
+    assert [p.point_id for p in points] == [
+        "T1_n100_s0", "T2_n100_a0.9_s0", "T4_n100_p0.99-0.99-noise_s0",
+        "T4_n100_p0.99-0.99-noise_r90_s0", "T4_n100_p0.99-0.6-0.2_s0",
+        "T4_n100_p0.99-0.6-0.2_r90_s0"]
+    assert points[2].alphas == (0.99, 0.99, "noise") and points[2].alpha is None
+    assert points[2].record()["alphas"] == [0.99, 0.99, "noise"]
+    assert points[0].alphas is None and "alphas" not in points[1].record()
+    assert pattern_label(points[4].alphas) == "0.99-0.6-0.2" and pattern_label(None) == ""
+    assert pattern_alphas(points[2].alphas, 5) == [0.99, 0.99, 0.2]
+    assert pack_id(points[3], seeds=True, levels=True) == "T4_n100_pall_r90_sall"
+    assert pack_id(points[2], levels=True) == "T4_n100_pall_s0"
+    assert len(group_packs(points, levels=True)) == 4
+    # the model settings (and so the hash) do not see the grid
+    assert config_hash(_exp(grid)) == config_hash(_exp(grid[:2]))
+
+
+@pytest.mark.parametrize("block, message", [
+    ({"alpha": [0.9], "alphas": [[0.9]]}, r"grid\[0\]: give either 'alpha' or 'alphas'.*drop"),
+    ({"ami": [0.5], "alphas": [[0.9]]}, r"grid\[0\]: give either 'ami' or 'alphas'"),
+    ({"alphas": [[0.9, 0.9]]}, r"grid\[0\]: 'alphas' pattern \[0.9, 0.9\] has 2 value\(s\) "
+                               r"but n_tasks \[2\] needs T - 1 = 1"),
+    ({"alphas": [[1.5]]}, r"grid\[0\]: 'alphas' pattern \[1.5\] holds 1.5.*\(0, 1\]"),
+    ({"alphas": [[0]]}, r"holds 0, which is not a number in \(0, 1\] nor 'noise'"),
+    ({"alphas": [["clean"]]}, r"holds 'clean'"),
+    ({"alphas": [0.9]}, r"'alphas' pattern 0.9 is not a list"),
+    ({"alphas": []}, r"'alphas' must be a non-empty list of patterns"),
+])
+def test_bad_alpha_patterns_name_the_block_and_the_fix(block, message):
+    grid = [{"n_tasks": [2], "n_tokens_per_task": [100], **block}]
+    with pytest.raises(ValueError, match=message):
+        expand_experiment("e", _exp(grid))
+
+
+def test_alpha_pattern_length_is_checked_for_every_t_of_the_block():
+    grid = [{"n_tasks": [3, 4], "n_tokens_per_task": [100], "alphas": [[0.9, 0.9]]}]
+    with pytest.raises(ValueError, match=r"n_tasks \[4\] needs T - 1 = 3.*split the block"):
+        expand_experiment("e", _exp(grid))

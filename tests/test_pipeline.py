@@ -16,7 +16,7 @@ from snakemake.utils import validate
 from mtllaws.corpus import load_prepared
 from mtllaws.download import download_corpus
 from mtllaws.embeddings import FASTTEXT_EPOCHS, load_embeddings
-from mtllaws.grid import GridPoint, model_settings
+from mtllaws.grid import GridPoint, expand_experiment, model_settings
 from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.pipeline import (
     collect_study_results,
@@ -28,6 +28,7 @@ from mtllaws.pipeline import (
     train_pack,
 )
 from mtllaws.settings import embedding_download_path, embedding_id, fasttext_options
+from mtllaws.shards import collect_runs, summarize
 from mtllaws.simulate import simulate_labels
 from mtllaws.train import predict
 
@@ -157,6 +158,7 @@ def test_train_and_evaluate_pack(stages):
     rows = pd.read_parquet(tmp / "e.parquet")
     assert len(rows) == 3 and rows.test_f1.between(0, 1).all()
     assert (rows.alpha == 0.9).all() and rows.ami_mean.between(0, 1).all()
+    assert list(rows.alpha_pattern) == [""] * 3 and [list(a) for a in rows.alphas] == [[0.9]] * 3
     # the stage's fastText settings (dim 8 from the config, the rest defaults) are recorded
     assert set(rows.embeddings_source) == {
         f"fasttext-corpus dim=8 epochs={FASTTEXT_EPOCHS} window=5 minn=3 maxn=5 bucket=131072 "
@@ -228,3 +230,35 @@ def test_align_and_svd_weights_through_the_packs(stages):
     rows = pd.read_parquet(tmp / "s_eval.parquet")
     assert [list(w) for w in rows.task_weights] == weights
     assert rows.test_f1.between(0, 1).all()
+
+
+def test_alpha_pattern_through_the_packs(stages):
+    """Grid axis alphas: each synthetic task gets its own alpha ('noise' = 1/c); the run
+    row keeps the resolved alphas and the pattern's label, alpha is NaN."""
+    tmp, settings, corpus, emb, _, _ = stages
+    grid = [{"n_tasks": [3], "n_tokens_per_task": [200], "alphas": [[0.99, "noise"]]}]
+    points = [p.record() for p in expand_experiment(
+        "e", {"grid": grid, "seeds": [0], "points_csv": ""})]
+    assert points[0]["point_id"] == "T3_n200_p0.99-noise_s0"
+    tasks = tmp / "pattern.parquet"
+    simulate_pack(corpus, points, settings, tasks)
+    table, meta = read_tasks(tasks)
+    c = load_prepared(corpus).n_classes
+    assert meta[points[0]["point_id"]]["alphas"] == [0.99, 1.0 / c]
+    assert meta[points[0]["point_id"]]["alpha"] is None
+    assert meta[points[0]["point_id"]]["alpha_pattern"] == "0.99-noise"
+    ami = meta[points[0]["point_id"]]["ami"]
+    assert ami[0] > 0.5 and abs(ami[1]) < 0.05  # the noise task carries nothing of NER
+    one = {**settings, "train": {**settings["train"], "epochs": 1}}
+    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
+    train_pack(**common, settings=one, model_out=tmp / "p.pt", shard_out=tmp / "p_t.parquet")
+    evaluate_pack(**common, model=tmp / "p.pt", train_shard=tmp / "p_t.parquet", settings=one,
+                  out=tmp / "p_e.parquet")
+    rows = pd.read_parquet(tmp / "p_e.parquet")
+    assert list(rows.alpha_pattern) == ["0.99-noise"] and rows.alpha.isna().all()
+    assert [list(a) for a in rows.alphas] == [[0.99, 1.0 / c]]
+    summary = summarize(collect_runs([tmp / "p_e.parquet"]))
+    assert list(summary.alpha_pattern) == ["0.99-noise"]
+    # the model settings that the transfer presets vary are in the row and the summary
+    assert list(rows["hidden"]) == [8] and list(rows["align"]) == ["none"]
+    assert list(summary.hidden) == ["8"] and "hidden_mean" not in summary.columns

@@ -201,3 +201,20 @@ def test_measure_columns_follow_the_registry_and_the_summary_names(tmp_path):
         assert "toy" not in read_shard(tmp_path / "old.parquet").columns
     finally:
         R.MEASURES.pop("toy")
+
+
+def test_alpha_patterns_never_merge_and_old_shards_have_none(tmp_path):
+    """Grid axis alphas (issue 18): the pattern is a group key; old shards get ""."""
+    runs = pd.concat(
+        [make_row("T3_n1000_p0.99-noise", 0, 0.4, alpha=np.nan, alpha_pattern="0.99-noise"),
+         make_row("T3_n1000_p0.99-0.99", 0, 0.6, alpha=np.nan, alpha_pattern="0.99-0.99"),
+         make_row("T3_n1000_p0.99-0.99", 1, 0.8, alpha=np.nan, alpha_pattern="0.99-0.99")],
+        ignore_index=True,
+    )
+    summary = summarize(runs).set_index("alpha_pattern")
+    assert summary.loc["0.99-0.99", "test_f1_mean"] == pytest.approx(0.7)
+    assert summary.loc["0.99-noise", "count"] == 1
+    old = tmp_path / "old.parquet"
+    write_parquet(make_row(), old)  # a shard of a version without the column
+    assert read_shard(old).loc[0, "alpha_pattern"] == ""
+    assert list(summarize(make_row()).alpha_pattern) == [""]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtllaws.grid import expand_experiment
+from mtllaws.grid import expand_experiment, pattern_label
 from mtllaws.paths import CORPUS
 from mtllaws.relatedness import MEASURES, TARGET_COLUMN, enabled_measures, measure_columns
 from mtllaws.settings import model_overrides
@@ -236,7 +236,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
     if not exp.get("studies"):
         return
     measures = enabled_measures(exp.get("measures"), key=f"experiments.{name}.measures")
-    points = list({(p.n_tasks, p.n_ner, p.n_syn, p.alpha, p.ami, p.rotation): p
+    points = list({(p.n_tasks, p.n_ner, p.n_syn, p.alpha, p.ami, p.rotation, p.alphas): p
                    for p in points}.values())
     columns = _summary_columns(points, measures)
     per_type = re.compile(r"^(dev|test)_(precision|recall|f1|n_gold)_[A-Za-z0-9]+_(mean|std)$")
@@ -250,6 +250,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
                 "alpha": np.nan if p.alpha is None else p.alpha,
                 TARGET_COLUMN: np.nan if p.ami is None else p.ami,
                 "rotation": p.rotation,
+                "alpha_pattern": pattern_label(p.alphas),
                 "_alpha_unknown": p.ami is not None,
             }
             for p in points

@@ -47,6 +47,7 @@ import pandas as pd
 
 from mtllaws.atomic import atomic_write_text
 from mtllaws.relatedness import MEASURES, TARGET_COLUMN, measure_columns
+from mtllaws.shards import CASE_COLUMNS
 
 __all__ = [
     "Cell",
@@ -161,6 +162,9 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
         and for balanced experiments. Configurations with a non-zero input ``rotation``
         (grid axis, issue 17) are left out: the effects compare the paper's unrotated
         tasks, and pooling rotations would mix different configurations.
+        Configurations with a per-task ``alpha_pattern`` (grid axis ``alphas``) or real
+        ``aux_tasks`` (issue 20; :mod:`mtllaws.realtest` reports those) are left out for
+        the same reason (:data:`mtllaws.shards.CASE_COLUMNS`): they have no one α.
 
     Raises
     ------
@@ -177,8 +181,9 @@ def configurations(table: pd.DataFrame, *, experiment: str | None = None) -> pd.
             table = table[table["experiment"] == experiment]
         elif len(names) > 1:
             raise ValueError(f"the table holds experiments {names}; choose one with --experiment")
-    if "rotation" in table.columns:
-        table = table[table["rotation"].fillna(0.0) == 0.0]
+    for column, neutral in CASE_COLUMNS.items():  # rotation, alpha patterns, real tasks
+        if column in table.columns:
+            table = table[table[column].fillna(neutral) == neutral]
     published = "fscore" in table.columns and not {"test_f1", "test_f1_mean"} & set(table)
     if published:  # the paper's table: one row per model, no seed column
         paper_ami = {c: _AMI.mean for c in MEASURES["ami"].paper_columns}
@@ -329,7 +334,8 @@ def compute_effects(table: pd.DataFrame, *, experiment: str | None = None) -> di
     Returns
     -------
     dict
-        ``mode, level, source ("runs"|"summary"), configurations`` (every
+        ``mode, level, source ("runs"|"summary"), model`` (the recorded ``hidden`` and
+        ``align``, as text; empty when the table has neither), ``configurations`` (every
         configuration's F1) and ``sections``: ``stl, ami, transfer, tasks``, each a
         dict with ``title``, ``rows`` and ``note`` (why it is empty).
     """
@@ -448,6 +454,7 @@ def compute_effects(table: pd.DataFrame, *, experiment: str | None = None) -> di
         "level": level,
         "size": size_name,
         "source": conf.attrs.get("source", "runs"),
+        "model": _model_settings(table, experiment),
         "configurations": every,
         "sections": {
             "stl": stl_section,
@@ -456,6 +463,23 @@ def compute_effects(table: pd.DataFrame, *, experiment: str | None = None) -> di
             "tasks": tasks_section,
         },
     }
+
+
+def _model_settings(table: pd.DataFrame, experiment: str | None = None) -> dict:
+    """The model settings a runs or summary table records (``hidden``, ``align``), as text.
+
+    The transfer presets of issue 18 vary them between experiments; the effects name them
+    so that tables of different widths are not read as one. Empty for the paper's table.
+    """
+    if experiment is not None and "experiment" in table.columns:
+        table = table[table["experiment"] == experiment]
+    out = {}
+    for key in ("hidden", "align"):
+        if key in table.columns:
+            values = sorted({str(v) for v in table[key].dropna()})
+            if values:
+                out[key] = " | ".join(values)
+    return out
 
 
 def acceptance(
@@ -647,6 +671,8 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
     out = [
         f"# Effects ({effects['mode']}, from the {effects['source']} table)",
         "",
+        *([f"Model: {', '.join(f'{k} = {v}' for k, v in effects['model'].items())}", ""]
+          if effects.get("model") else []),
         "Cells: mean ± std (seeds) of NER test F1; differences per seed where seeds pair. "
         "'> 2σ': |difference| above twice the largest seed std involved.",
         "",

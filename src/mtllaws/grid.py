@@ -31,6 +31,14 @@ needed when ``T - 1 == k``). Such a point's config id ends in ``_x<tasks>``
 (``T2_n1000_xpos``, ``T3_n1000_xpos+chunk``, ``T2_n1000_xc3``), so ids without real
 tasks are unchanged. Points tables do not take the axis.
 
+A block may give per-task noise levels instead of one ``alpha``: the axis ``alphas`` is
+a list of *patterns*, each a list of ``T - 1`` values, one per synthetic task, each a
+number in ``(0, 1]`` or the string ``"noise"`` (``1/c``: labels drawn at random, AMI 0;
+resolved by :func:`pattern_alphas` once ``c`` is known). A pattern takes the place of the
+α in the config id (:func:`pattern_suffix`: ``T5_n1000_p0.99-0.99-0.99-noise``), so ids
+without a pattern are unchanged; ``alpha`` is then None and ``alpha_pattern``
+(:func:`pattern_label`) names the pattern in the result tables.
+
 A *pack* is the set of grid points that one simulate, train and evaluate job
 handles. By default every pack is one point. ``pack_seeds`` puts all seeds of a
 configuration into one pack (id ``..._sall``) and ``pack_levels`` all its α or AMI
@@ -62,7 +70,15 @@ __all__ = [
     "pack_id",
     "group_packs",
     "model_settings",
+    "NOISE",
+    "check_alpha_pattern",
+    "pattern_label",
+    "pattern_suffix",
+    "pattern_alphas",
 ]
+
+#: The value of an ``alphas`` pattern that stands for a pure-noise task (α = 1/c).
+NOISE = "noise"
 
 #: Experiment keys that do not change a model's result and so stay out of the hash.
 _UNHASHED = {
@@ -184,6 +200,9 @@ class GridPoint:
     aux_tasks : tuple, default ()
         Real auxiliary tasks (names or column indices, :func:`mtllaws.realtasks.aux_level`),
         tasks ``1..k`` of the point; empty for synthetic tasks only.
+    alphas : tuple or None, default None
+        A per-task pattern (grid axis ``alphas``): one α (float) or ``"noise"`` per
+        synthetic task, instead of ``alpha``; None for points without one.
     """
 
     experiment: str
@@ -196,6 +215,7 @@ class GridPoint:
     seed: int
     rotation: float = 0.0
     aux_tasks: tuple = ()
+    alphas: tuple | None = None
 
     @property
     def n_tokens_per_task(self) -> int | None:
@@ -215,6 +235,8 @@ class GridPoint:
             parts.append(f"a{format_number(self.alpha)}")
         elif self.ami is not None:
             parts.append(f"ami{format_number(self.ami)}")
+        elif self.alphas:
+            parts.append(pattern_suffix(self.alphas))
         if self.rotation:
             parts.append(f"r{format_number(self.rotation)}")
         if self.aux_tasks:
@@ -227,7 +249,10 @@ class GridPoint:
         return f"{self.config_id}_s{self.seed}"
 
     def record(self) -> dict:
-        """The grid values as a flat dict, as they appear in result tables."""
+        """The grid values as a flat dict, as they appear in result tables.
+
+        ``alphas`` is present only for a point with a pattern (a list).
+        """
         out = asdict(self)
         if self.aux_tasks:  # a list (JSON); absent without real tasks, as before
             out["aux_tasks"] = list(self.aux_tasks)
@@ -236,7 +261,77 @@ class GridPoint:
         out["n_tokens_per_task"] = self.n_tokens_per_task
         out["config_id"] = self.config_id
         out["point_id"] = self.point_id
+        if self.alphas is None:
+            # no pattern: the record (the sweep rules' params) stays as it was before the
+            # axis existed, so Snakemake sees no changed params in finished experiments
+            del out["alphas"]
+        else:
+            out["alphas"] = list(self.alphas)
         return out
+
+
+def check_alpha_pattern(pattern, n_tasks: Iterable[int], where: str) -> tuple:
+    """One ``alphas`` pattern as a tuple of floats and ``"noise"``, else ValueError.
+
+    Parameters
+    ----------
+    pattern : list
+        One value per synthetic task: a number in ``(0, 1]`` or ``"noise"``.
+    n_tasks : iterable of int
+        The block's ``n_tasks`` values; every one above 1 needs ``T - 1`` values.
+    where : str
+        The block, named in errors.
+
+    Returns
+    -------
+    tuple
+    """
+    fix = ("give a list of T - 1 values, one per synthetic task, each a number in (0, 1] "
+           f"or '{NOISE}', e.g. alphas: [[0.99, 0.99, 0.99, {NOISE}]] for n_tasks: [5]")
+    if not isinstance(pattern, list | tuple) or not pattern:
+        raise ValueError(f"{where}: 'alphas' pattern {pattern!r} is not a list; {fix}")
+    values = []
+    for value in pattern:
+        if isinstance(value, str) and value.strip().lower() == NOISE:
+            values.append(NOISE)
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(value, bool) or not 0.0 < number <= 1.0:
+            raise ValueError(
+                f"{where}: 'alphas' pattern {list(pattern)!r} holds {value!r}, which is not "
+                f"a number in (0, 1] nor '{NOISE}'; {fix}"
+            )
+        values.append(number)
+    wrong = sorted({t for t in n_tasks if t > 1 and t - 1 != len(values)})
+    if wrong:
+        raise ValueError(
+            f"{where}: 'alphas' pattern {list(pattern)!r} has {len(values)} value(s) but "
+            f"n_tasks {wrong} needs T - 1 = {wrong[0] - 1}; {fix} (split the block by T)"
+        )
+    return tuple(values)
+
+
+def pattern_label(pattern) -> str:
+    """A pattern as text: its values joined by ``-`` (``"0.99-0.99-noise"``); ``""`` for None.
+
+    Numbers are written by :func:`format_number`, so the label is safe in file names.
+    """
+    if not pattern:
+        return ""
+    return "-".join(NOISE if v == NOISE else format_number(v) for v in pattern)
+
+
+def pattern_suffix(pattern) -> str:
+    """The config-id part of a pattern: ``p`` and its label (``p0.99-0.99-noise``)."""
+    return f"p{pattern_label(pattern)}"
+
+
+def pattern_alphas(pattern, n_classes: int) -> list[float]:
+    """The α of every synthetic task of a pattern, ``"noise"`` resolved to ``1/c``."""
+    return [1.0 / n_classes if v == NOISE else float(v) for v in pattern]
 
 
 def _as_list(block: Mapping, key: str, where: str) -> list:
@@ -316,7 +411,7 @@ def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
     )
     if level_key is None and any(t - 1 > len(r) for t in tasks for r in reals):
         raise ValueError(
-            f"{where}: n_tasks > 1 needs the synthetic tasks' 'alpha' or 'ami' list"
+            f"{where}: n_tasks > 1 needs the synthetic tasks' 'alpha', 'ami' or 'alphas' list"
             + (" (n_tasks - 1 exceeds the real aux_tasks of a level, so some tasks are "
                "synthetic)" if "aux_tasks" in block else "")
         )
@@ -338,6 +433,37 @@ def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
             yield (t, n_ner, n_syn, level, None, rotation, real)
         else:
             yield (t, n_ner, n_syn, None, level, rotation, real)
+
+
+def _configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
+    """Yield (n_tasks, n_ner, n_syn, alpha, ami, rotation, aux_tasks, alphas) for one block.
+
+    A block with ``alphas`` (per-task patterns) expands like a block with one α per
+    pattern; its configurations then carry the pattern instead of the α.
+    """
+    patterns = block.get("alphas")
+    if patterns is None:
+        for config in _block_configs(block, mode, where):
+            yield (*config, None)
+        return
+    given = [k for k in ("alpha", "ami", "aux_tasks") if block.get(k) is not None]
+    if given:
+        raise ValueError(
+            f"{where}: give either {given[0]!r} or 'alphas' (per-task patterns), not both; "
+            f"drop {given[0]!r} or put the patterns in a block of their own"
+        )
+    if not isinstance(patterns, list | tuple) or not patterns:
+        raise ValueError(
+            f"{where}: 'alphas' must be a non-empty list of patterns (lists of T - 1 "
+            f"values), e.g. alphas: [[0.99, 0.99, 0.99, {NOISE}]]"
+        )
+    tasks = [_check_int(t, "n_tasks", where, 1) for t in _as_list(block, "n_tasks", where)]
+    checked = [check_alpha_pattern(p, tasks, where) for p in patterns]
+    plain = {k: v for k, v in block.items() if k != "alphas"}
+    for pattern in checked:
+        for t, n_ner, n_syn, _, _, rotation, real in _block_configs(
+                {**plain, "alpha": [1.0]}, mode, where):
+            yield (t, n_ner, n_syn, None, None, rotation, real, pattern if t > 1 else None)
 
 
 def _points_table(path: str | Path, mode: str, where: str) -> list[dict]:
@@ -475,11 +601,12 @@ def expand_experiment(
         )
     configs: dict[tuple, None] = {}
     for where, block in blocks:
-        for config in _block_configs(block, mode, where):
+        for config in _configs(block, mode, where):
             configs.setdefault(config, None)
     points = [
-        GridPoint(name, mode, t, n_ner, n_syn, alpha, ami, seed, rotation, aux)
-        for (t, n_ner, n_syn, alpha, ami, rotation, aux) in configs
+        GridPoint(name, mode, t, n_ner, n_syn, alpha, ami, seed, rotation,
+                  aux_tasks=aux, alphas=alphas)
+        for (t, n_ner, n_syn, alpha, ami, rotation, aux, alphas) in configs
         for seed in seeds
     ]
     return points
@@ -527,18 +654,19 @@ def pack_id(point: GridPoint, *, seeds: bool = False, levels: bool = False) -> s
     seeds : bool
         Pack all seeds of a configuration together (``_sall``).
     levels : bool
-        Pack all α (``aall``) or target-AMI (``amiall``) values together. Single-task
-        points have no level and keep their config id.
+        Pack all α (``aall``), target-AMI (``amiall``) or ``alphas`` pattern (``pall``)
+        values together. Single-task points have no level and keep their config id.
 
     Returns
     -------
     str
     """
     parts = point.config_id.split("_")
-    if levels and (point.alpha is not None or point.ami is not None):
+    if levels and (point.alpha is not None or point.ami is not None or point.alphas):
         # the level is the last part, or the one before the rotation's / real tasks'
         at = -1 - bool(point.rotation) - bool(point.aux_tasks)
-        parts[at] = "aall" if point.alpha is not None else "amiall"
+        parts[at] = ("aall" if point.alpha is not None
+                     else "pall" if point.alphas else "amiall")
     parts.append("sall" if seeds else f"s{point.seed}")
     return "_".join(parts)
 

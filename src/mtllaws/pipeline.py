@@ -204,7 +204,8 @@ def simulate_pack(
                     f"{corpus_dir} (it has {list(prepared.aux_names)}); rebuild it with "
                     "aux_columns naming it (the workflow's prepare_corpus does)"
                 )
-        if point["n_tasks"] - 1 > len(real) and alpha is None:
+        pattern = _pattern_alphas(point, prepared.n_classes)
+        if point["n_tasks"] - 1 > len(real) and alpha is None and pattern is None:
             if point["ami"] not in alphas:
                 # seed 0 for every point: all seeds of a configuration share one alpha
                 alphas[point["ami"]] = alpha_for_ami(
@@ -221,7 +222,7 @@ def simulate_pack(
             n_tasks=point["n_tasks"],
             n_ner=point["n_ner"],
             n_syn=point["n_syn"] or None,
-            alphas=alpha,
+            alphas=alpha if pattern is None else pattern,
             slices=settings["slices"],
             seed=point["seed"],
             n_classes=prepared.n_classes,
@@ -242,6 +243,7 @@ def simulate_pack(
             "alpha": None if alpha is None else float(alpha),
             "alphas": [float(a) for a in tasks.alphas],
             "rotation": _rotation(point),
+            "alpha_pattern": _alpha_pattern(point),
             **({"aux_tasks": real,
                 "n_classes": [prepared.n_classes]
                 + [len(prepared.aux_label_names(name)) for name in real]
@@ -263,6 +265,23 @@ def simulate_pack(
 def _rotation(point: Mapping) -> float:
     """The point's input rotation in degrees (0 for records without the field)."""
     return float(point.get("rotation") or 0.0)
+
+
+def _alpha_pattern(point: Mapping) -> str:
+    """The point's ``alphas`` pattern as text (:func:`mtllaws.grid.pattern_label`); ``""``."""
+    from mtllaws.grid import pattern_label
+
+    return pattern_label(point.get("alphas"))
+
+
+def _pattern_alphas(point: Mapping, n_classes: int) -> list[float] | None:
+    """The per-task α of a point with an ``alphas`` pattern (``noise`` = 1/c); else None."""
+    from mtllaws.grid import pattern_alphas
+
+    pattern = point.get("alphas")
+    if not pattern or point["n_tasks"] == 1:
+        return None
+    return pattern_alphas(pattern, n_classes)
 
 
 def experiment_measures(settings: Mapping, measures: Sequence[str] | None = None
@@ -593,7 +612,12 @@ def evaluate_pack(
             # column, so tables without real tasks stay as they were (aggregate fills "")
             **({"aux_tasks": aux_level_label(point["aux_tasks"])}
                if point.get("aux_tasks") else {}),
+            "alpha_pattern": _alpha_pattern(point),
+            "alphas": [float(a) for a in meta[point["point_id"]]["alphas"]],
             "seed": point["seed"],
+            # the model settings that the transfer experiments vary (issue 18)
+            "hidden": int(model_cfg.hidden),
+            "align": model_cfg.align,
             **run_values(measured),
         }
         all_tasks = settings["evaluate"]["all_tasks"] and point["n_tasks"] > 1

@@ -32,6 +32,7 @@ __all__ = [
     "measure_run_columns",
     "GRID_COLUMNS",
     "GROUP_KEYS",
+    "CASE_COLUMNS",
     "summary_rows",
     "WALL_TIME_COLUMNS",
     "INVARIANT_COLUMNS",
@@ -77,6 +78,7 @@ RUN_COLUMNS: dict[str, str] = {
     "alpha": "f",
     TARGET_COLUMN: "f",
     "rotation": "f",
+    "alpha_pattern": "O",
     "seed": "i",
     **measure_run_columns("ami"),
     "dev_precision": "f",
@@ -94,7 +96,7 @@ RUN_COLUMNS: dict[str, str] = {
 
 #: Columns that are the same for every seed of a configuration; the summary carries
 #: them beside the group keys (values that differ within a group are joined by " | ").
-INVARIANT_COLUMNS = ["embeddings_source"]
+INVARIANT_COLUMNS = ["embeddings_source", "hidden", "align"]
 
 #: What a shard written before ``embeddings_source`` existed gets in that column.
 UNRECORDED_SOURCE = "unrecorded (shard written before embeddings_source was recorded)"
@@ -102,8 +104,16 @@ UNRECORDED_SOURCE = "unrecorded (shard written before embeddings_source was reco
 #: The numeric columns that place a configuration in the grid (size, T, α, target AMI).
 GRID_COLUMNS = ["n_tasks", "n_tokens_per_task", "n_ner", "n_syn", "alpha", TARGET_COLUMN]
 
+#: The columns that tell configurations apart at equal (T, n, alpha), with the value that
+#: means "as in the paper" (a table without the column is at that value everywhere): the
+#: input rotation (issue 17), a per-task alpha pattern (issue 18) and real auxiliary
+#: tasks (issue 20). The summary and the regress configurations key on them; the effects
+#: keep the rows at these values.
+CASE_COLUMNS = {"rotation": 0.0, "alpha_pattern": "", "aux_tasks": ""}
+
 #: The columns that identify a configuration; seeds are averaged over within each.
-GROUP_KEYS = ["experiment", "mode", "slices", "config_id", *GRID_COLUMNS, "rotation"]
+GROUP_KEYS = ["experiment", "mode", "slices", "config_id", *GRID_COLUMNS, "rotation",
+              "alpha_pattern"]
 
 
 def summary_rows(summary: pd.DataFrame, experiment: str | None, needed, fix: str) -> pd.DataFrame:
@@ -289,6 +299,8 @@ def read_shard(path: str | os.PathLike) -> pd.DataFrame:
         frame["embeddings_source"] = UNRECORDED_SOURCE
     if "rotation" not in frame.columns and "config_hash" in frame.columns:
         frame["rotation"] = 0.0  # shards written before the input rotation existed
+    if "alpha_pattern" not in frame.columns and "config_hash" in frame.columns:
+        frame["alpha_pattern"] = ""  # shards written before per-task alpha patterns existed
     missing = [c for c in RUN_COLUMNS if c not in frame.columns]
     if missing:
         raise ShardError(
@@ -357,10 +369,12 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """
     if "rotation" not in runs.columns:  # tables written before the input rotation existed
         runs = runs.assign(rotation=0.0)
+    if "alpha_pattern" not in runs.columns:  # tables written before alpha patterns existed
+        runs = runs.assign(alpha_pattern="")
     # real auxiliary tasks ("pos+chunk") group like rotation; tables without them keep
     # their columns
     keys = [*GROUP_KEYS, "aux_tasks"] if "aux_tasks" in runs.columns else GROUP_KEYS
-    skip = set(keys) | {"seed"}
+    skip = set(keys) | {"seed"} | set(INVARIANT_COLUMNS)
     metrics = [
         c
         for c in runs.columns

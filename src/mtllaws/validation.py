@@ -31,6 +31,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from mtllaws.relatedness import TARGET_COLUMN
+from mtllaws.shards import CASE_COLUMNS
+
 __all__ = [
     "CONFIG_COLUMNS",
     "MIN_CONFIGS",
@@ -48,7 +51,7 @@ __all__ = [
 #: Columns that define a configuration (those present in the table are used).
 CONFIG_COLUMNS = (
     "experiment", "mode", "config_id", "n_tasks", "n_tokens_per_task", "n_ner", "n_syn",
-    "alpha", "ami_target", "rotation", "aux_tasks", "alpha_pattern",
+    "alpha", TARGET_COLUMN, *CASE_COLUMNS,
 )  # fmt: skip
 
 #: Fewest test configurations an R² is computed on.

@@ -71,7 +71,7 @@ localrules:
 
 wildcard_constraints:
     experiment="[A-Za-z0-9_]+",
-    pack="T[0-9]+_[A-Za-z0-9_.+]+",
+    pack="T[0-9]+_[A-Za-z0-9_.+-]+",  # "+": real tasks (_xpos+chunk); "-": alphas patterns
     corpus="[A-Za-z0-9_.]+",
     embedding="[A-Za-z0-9_.]+",
     download="[A-Za-z0-9_.-]+",
