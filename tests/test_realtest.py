@@ -268,7 +268,8 @@ def _config(study, grid=None):
             "e": {
                 "grid": grid
                 or [
-                    {"n_tasks": [2, 3], "n_tokens_per_task": [100, 200, 300], "alpha": [0.6, 0.8]}
+                    {"n_tasks": [2, 3], "n_tokens_per_task": [100, 200, 300], "alpha": [0.6, 0.8]},
+                    {"n_tasks": [2], "n_tokens_per_task": [100], "aux_tasks": ["pos"]},
                 ],  # fmt: skip
                 "seeds": [0],
                 "studies": [study],
