@@ -259,6 +259,56 @@ def capacity_report(runs: pd.DataFrame) -> str:
     return "\n".join(out) + "\n"
 
 
+# ----------------------------------------------------------------------------- figures
+
+
+def alignment_figure(runs: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """NER test F1 against the input rotation, align none (solid) and aux (dashed).
+
+    One line per (n, alpha) and arm; points are the mean over seeds, bars their std.
+    Written as ``<stem>.png`` and ``<stem>.pdf`` through :func:`mtllaws.plotting.save_figure`.
+    """
+    from mtllaws.plotting import add_legend, colors, errorbar, new_figure, save_figure, set_labels
+
+    mtl = runs[runs["n_tasks"] > 1].assign(arm=_arm(runs, "align", "align"))
+    cases = sorted(mtl.groupby(["n_tokens_per_task", "alpha"]).groups)
+    fig, ax = new_figure(height=3.2)
+    for color, (n, alpha) in zip(colors(len(cases)), cases, strict=True):
+        case = mtl[(mtl["n_tokens_per_task"] == n) & (mtl["alpha"] == alpha)]
+        for arm, style, marker in (("none", "-", "o"), ("aux", "--", "s")):
+            stats = (case[case["arm"] == arm].groupby("rotation")["test_f1"]
+                     .agg(["mean", "std"]).reset_index())
+            errorbar(ax, stats["rotation"], stats["mean"], stats["std"], color=color,
+                     marker=marker, linestyle=style,
+                     label=f"n={int(n)} α={alpha:g} {arm}")
+    ax.set_xticks(sorted(mtl["rotation"].unique()))
+    set_labels(ax, "rotation of the auxiliary inputs (degrees)", "NER test F1 (mean ± std, seeds)")
+    add_legend(ax, below=True)
+    return save_figure(fig, stem)
+
+
+def capacity_figure(runs: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Transfer (MTL − STL, paired by seed) against the hidden size, one line per alpha."""
+    from mtllaws.plotting import add_legend, colors, errorbar, new_figure, save_figure, set_labels
+
+    table = capacity_table(runs)
+    fig, ax = new_figure()
+    levels = sorted(table["alpha"].unique())
+    for color, alpha in zip(colors(len(levels)), levels, strict=True):
+        stats = (table[table["alpha"] == alpha].groupby("hidden")["transfer"]
+                 .agg(["mean", "std"]).reset_index())
+        errorbar(ax, stats["hidden"], stats["mean"], stats["std"], color=color, marker="o",
+                 label=f"α={alpha:g}")
+    ax.axhline(0.0, color="0.6", linewidth=0.6)
+    ax.set_xscale("log")
+    set_labels(ax, "BiLSTM hidden size", "transfer: MTL − STL F1 (mean ± std, seeds)")
+    add_legend(ax)
+    return save_figure(fig, stem)
+
+
+FIGURES = {"alignment": alignment_figure, "capacity": capacity_figure}
+
+
 REPORTS = {"alignment": alignment_report, "reweighting": reweighting_report,
            "capacity": capacity_report}
 
@@ -267,8 +317,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("preset", choices=PRESETS)
     parser.add_argument("results", help="the folder holding <preset>_*/runs.parquet")
+    parser.add_argument("--figure", metavar="STEM",
+                        help="also write the preset's figure as STEM.png and STEM.pdf "
+                             f"(presets {sorted(FIGURES)})")
     args = parser.parse_args(argv)
-    print(REPORTS[args.preset](load_runs(args.results, args.preset)), end="")
+    runs = load_runs(args.results, args.preset)
+    print(REPORTS[args.preset](runs), end="")
+    if args.figure:
+        if args.preset not in FIGURES:
+            parser.error(f"no figure for {args.preset!r}; figures exist for {sorted(FIGURES)}")
+        FIGURES[args.preset](runs, args.figure)
     return 0
 
 

@@ -170,10 +170,14 @@ def test_matching_picks_the_nearest_level_and_refuses_beyond_the_tolerance(runs)
     matched = {(m["case"].split(",")[0], m["n"]): m for m in _match(runs, tolerance=0.03)}
     pos = matched[("+pos", 1000.0)]
     assert "matched" not in pos and "no matched synthetic configuration" in pos["no_match"]
-    assert "0.100" in pos["no_match"]  # the nearest level, 0.07 away
+    # matching is on the synthetic configurations' measured AMI (mean over seeds)
+    measured = runs.groupby("config_id")["ami_mean"].mean()
+    assert f"{measured['T2_n1000_m0.1']:.3f}" in pos["no_match"]  # the nearest, ~0.07 away
     chunk = matched[("+chunk", 1000.0)]
     assert chunk["matched"]["config_id"] == "T2_n1000_m0.3"
-    assert chunk["matched"]["distance"] == pytest.approx(0.01, abs=1e-9)
+    assert chunk["matched"]["distance"] == pytest.approx(
+        abs(measured["T2_n1000_m0.3"] - chunk["ami"]), abs=1e-9)
+    assert chunk["matched"]["distance"] == pytest.approx(0.01, abs=0.02)
     wide = {(m["case"].split(",")[0], m["n"]): m for m in _match(runs, tolerance=0.1)}
     assert wide[("+pos", 1000.0)]["matched"]["config_id"] == "T2_n1000_m0.1"
     assert "no matched synthetic configuration" in realtest_markdown(
