@@ -218,3 +218,15 @@ def test_alpha_patterns_never_merge_and_old_shards_have_none(tmp_path):
     write_parquet(make_row(), old)  # a shard of a version without the column
     assert read_shard(old).loc[0, "alpha_pattern"] == ""
     assert list(summarize(make_row()).alpha_pattern) == [""]
+
+
+def test_an_evaluate_shard_written_before_alpha_patterns_still_aggregates(tmp_path):
+    """Finished results stay usable: a shard without alpha_pattern (issue 18) passes the
+    shard check and reads as "" in the runs table."""
+    from mtllaws.shards import check_shard
+
+    path = tmp_path / "old.parquet"
+    write_parquet(make_row(rotation=0.0, embeddings_source="fasttext"), path)
+    assert "alpha_pattern" not in pd.read_parquet(path).columns
+    assert check_shard(path, "evaluate") == str(path)
+    assert collect_runs([path])["alpha_pattern"].tolist() == [""]

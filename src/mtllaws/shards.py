@@ -78,7 +78,7 @@ RUN_COLUMNS: dict[str, str] = {
     "alpha": "f",
     TARGET_COLUMN: "f",
     "rotation": "f",
-    "alpha_pattern": "O",
+    # alpha_pattern (issue 18) is not required: shards written before it read as ""
     "seed": "i",
     **measure_run_columns("ami"),
     "dev_precision": "f",
