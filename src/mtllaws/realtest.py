@@ -746,8 +746,9 @@ def matched_table(
         Per real configuration: ``case, config_id, n_tasks, n, ami`` (its mean measured AMI
         over seeds), ``real`` (test F1 ``{mean, std, count, seeds}``), ``stl`` (or None),
         ``real_transfer`` (real − STL paired by seed), and either ``matched``
-        (``config_id``, ``level``, ``level_kind`` (``ami_target``, or ``measured AMI`` for
-        an α grid), ``distance``, ``f1``, ``delta`` (real − synthetic, paired by seed:
+        (``config_id``, ``level`` (its measured AMI), ``level_kind`` (``measured AMI``, with
+        the ``ami_target`` when the grid set one), ``distance``, ``f1``, ``delta``
+        (real − synthetic, paired by seed:
         :func:`mtllaws.effects.difference`), ``transfer`` (synthetic − STL)) or
         ``no_match``: why (the nearest level and its distance, or no synthetic
         configuration of that T and n).
@@ -1025,8 +1026,7 @@ def realtest_markdown(document: dict) -> str:
         if "matched" in m:
             s = m["matched"]
             match_rows.append(
-                common + [f"{s['config_id']} ({s['level_kind']} {s['level']:.3f}, measured "
-                          f"AMI {s['ami']:.3f})",
+                common + [f"{s['config_id']} ({s['level_kind']} {s['level']:.3f})",
                           _pm(s["f1"]), _pm(s["transfer"], sign=True), _pm(s["delta"], sign=True)]
             )  # fmt: skip
         else:
