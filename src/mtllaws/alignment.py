@@ -48,6 +48,7 @@ __all__ = [
     "model_sim_measure",
     "svd_weight_measure",
     "head_cka_measure",
+    "ALIGNMENT_MEASURES",
 ]
 
 #: Largest input rotation of a grid point, in degrees.
@@ -181,31 +182,51 @@ def _theta(inputs: MeasureInputs, task: int, labels=None) -> np.ndarray:
 
 
 def cov_sim_measure(task_labels, real_labels, inputs: MeasureInputs) -> float:
-    """``taskspace.cov_sim`` of the task's centre-token inputs and NER's."""
+    """``taskspace.cov_sim`` of the task's centre-token inputs and NER's.
+
+    Measure: covariance similarity score of Wu, Zhang & Ré (eq. 5, rank at 99 % of the
+    spectrum) of the task's centre-token embeddings against NER's
+    """
     x = _centre_rows(inputs.embeddings, inputs.windows, inputs.input_map)
     return ts.cov_sim(x, _ner_centre(inputs))
 
 
 def cov_rv_measure(task_labels, real_labels, inputs: MeasureInputs) -> float:
-    """``taskspace.cov_rv`` of the task's centre-token inputs and NER's."""
+    """``taskspace.cov_rv`` of the task's centre-token inputs and NER's.
+
+    Measure: RV coefficient of the uncentred covariances of the task's and NER's
+    centre-token embeddings (1 = proportional; falls as the task's inputs rotate)
+    """
     x = _centre_rows(inputs.embeddings, inputs.windows, inputs.input_map)
     return ts.cov_rv(x, _ner_centre(inputs))
 
 
 def model_sim_measure(task_labels, real_labels, inputs: MeasureInputs) -> float:
-    """RV coefficient of the task's and NER's ridge models on their own windows."""
+    """RV coefficient of the task's and NER's ridge models on their own windows.
+
+    Measure: RV coefficient of the task's and NER's single-task ridge models on their
+    own flattened windows (centred one-hot targets; class relabelling invariant)
+    """
     return ts.rv_coefficient(_theta(inputs, inputs.task, task_labels), _theta(inputs, 0))
 
 
 def svd_weight_measure(task_labels, real_labels, inputs) -> np.ndarray:
-    """Algorithm 2's weights (over all T tasks, summing to T) of the synthetic tasks."""
+    """Algorithm 2's weights (over all T tasks, summing to T) of the synthetic tasks.
+
+    Measure: Algorithm 2's SVD weight of the task among the point's T tasks (weights sum
+    to T; ridge models on each task's own windows)
+    """
     thetas = [_theta(inputs[0], 0)]
     thetas += [_theta(inp, inp.task, y) for inp, y in zip(inputs, task_labels, strict=True)]
     return ts.svd_weights(thetas)[1:]
 
 
 def head_cka_measure(inputs: ModelInputs) -> list[float]:
-    """Linear CKA of NER's head logits and each synthetic task's on NER dev windows."""
+    """Linear CKA of NER's head logits and each synthetic task's on NER dev windows.
+
+    Measure: linear CKA of NER's and the task's head logits of the trained model on a
+    fixed sample of 2000 NER dev tokens (the task reads them through its input map)
+    """
     import torch
 
     model = inputs.model
@@ -228,49 +249,29 @@ def head_cka_measure(inputs: ModelInputs) -> list[float]:
     return [ts.linear_cka(ner, per_task[t].double().cpu().numpy()) for t in range(1, n_tasks)]
 
 
-register(Measure(
-    name="cov_sim",
-    function=cov_sim_measure,
-    description="covariance similarity score of Wu, Zhang & Ré (eq. 5, rank at 99 % of the "
-    "spectrum) of the task's centre-token embeddings against NER's",
-    label="covariance similarity to NER (eq. 5)",
-    symbol="CovSim",
-    needs="inputs",
-))
-register(Measure(
-    name="cov_rv",
-    function=cov_rv_measure,
-    description="RV coefficient of the uncentred covariances of the task's and NER's "
-    "centre-token embeddings (1 = proportional; falls as the task's inputs rotate)",
-    label="covariance RV coefficient to NER",
-    symbol="CovRV",
-    needs="inputs",
-))
-register(Measure(
-    name="model_sim",
-    function=model_sim_measure,
-    description="RV coefficient of the task's and NER's single-task ridge models on "
-    "their own flattened windows (centred one-hot targets; class relabelling invariant)",
-    label="model similarity to NER (ridge RV)",
-    symbol="ModelSim",
-    needs="inputs",
-))
-register(Measure(
-    name="svd_weight",
-    function=svd_weight_measure,
-    description="Algorithm 2's SVD weight of the task among the point's T tasks (weights "
-    "sum to T; ridge models on each task's own windows)",
-    label="SVD task weight (Algorithm 2)",
-    symbol="SVDw",
-    needs="inputs",
-    joint=True,
-))
-register(Measure(
-    name="head_cka",
-    function=head_cka_measure,
-    description="linear CKA of NER's and the task's head logits of the trained model on a "
-    "fixed sample of 2000 NER dev tokens (the task reads them through its input map)",
-    label="head CKA to NER (trained model)",
-    symbol="HeadCKA",
-    needs="model",
-))
+#: The measures of this module: name, function, what it needs besides the labels,
+#: whether it is joint, symbol and figure label (the fields of
+#: :class:`~mtllaws.relatedness.Measure`); each description is the paragraph of the
+#: function's docstring that starts with ``Measure:``.
+ALIGNMENT_MEASURES = (
+    ("cov_sim", cov_sim_measure, "inputs", False, "CovSim", "covariance similarity to NER (eq. 5)"),
+    ("cov_rv", cov_rv_measure, "inputs", False, "CovRV", "covariance RV coefficient to NER"),
+    ("model_sim", model_sim_measure, "inputs", False, "ModelSim",
+     "model similarity to NER (ridge RV)"),
+    ("svd_weight", svd_weight_measure, "inputs", True, "SVDw", "SVD task weight (Algorithm 2)"),
+    ("head_cka", head_cka_measure, "model", False, "HeadCKA", "head CKA to NER (trained model)"),
+)
+
+
+def _description(function) -> str:
+    """The ``Measure:`` paragraph of ``function``'s docstring, on one line."""
+    for paragraph in function.__doc__.split("\n\n"):
+        words = paragraph.split()
+        if words and words[0] == "Measure:":
+            return " ".join(words[1:])
+    raise ValueError(f"{function.__name__} has no 'Measure:' paragraph in its docstring")
+
+
+for _name, _function, _needs, _joint, _symbol, _label in ALIGNMENT_MEASURES:
+    register(Measure(name=_name, function=_function, description=_description(_function),
+                     label=_label, symbol=_symbol, needs=_needs, joint=_joint))

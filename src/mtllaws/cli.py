@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "register"]
+__all__ = ["BUILTIN", "SUBCOMMANDS", "Subcommand", "build_parser", "main", "register"]
 
 
 @dataclass(frozen=True)
@@ -392,15 +392,6 @@ def _write_compare_features(results: list[dict], out_dir) -> None:
     sys.stdout.write("\n" + delta_r2_markdown(document))
 
 
-register(
-    Subcommand(
-        name="regress",
-        help="learn formulas for F1 (symbolic regression engines and parametric law families)",
-        configure=_configure_regress,
-        run=_run_regress,
-    )
-)
-
 
 # ---------------------------------------------------------------- progress
 def _configure_progress(p: argparse.ArgumentParser) -> None:
@@ -453,15 +444,6 @@ def _run_progress(args: argparse.Namespace) -> int:
     return 0
 
 
-register(
-    Subcommand(
-        name="progress",
-        help="count done, pending and failed grid points of every experiment in run",
-        configure=_configure_progress,
-        run=_run_progress,
-    )
-)
-
 
 # ----------------------------------------------------------------- effects
 def _configure_effects(p: argparse.ArgumentParser) -> None:
@@ -495,16 +477,6 @@ def _run_effects(args: argparse.Namespace) -> int:
         sys.stdout.write(to_markdown(effects, accept))
     return 0
 
-
-register(
-    Subcommand(
-        name="effects",
-        help="the measured effects of an experiment: F1 against n (STL), the AMI effect, "
-        "the transfer MTL - STL and the T effect, with the seeds' spread",
-        configure=_configure_effects,
-        run=_run_effects,
-    )
-)
 
 
 # ---------------------------------------------------------------- realtest
@@ -590,12 +562,21 @@ def _run_realtest(args: argparse.Namespace) -> int:
     return 0
 
 
-register(
-    Subcommand(
-        name="realtest",
-        help="test the laws fitted on synthetic auxiliary tasks on the real ones (issue 20): "
-        "predicted against measured F1, the closest measure, real vs synthetic at matched AMI",
-        configure=_configure_realtest,
-        run=_run_realtest,
-    )
+# ------------------------------------------------------------ registration
+#: The built-in subcommands, in the order of ``mtllaws --help``: name, configure, run
+#: and the help line (the fields of :class:`Subcommand`).
+BUILTIN = (
+    ("regress", _configure_regress, _run_regress,
+     "learn formulas for F1 (symbolic regression engines and parametric law families)"),
+    ("progress", _configure_progress, _run_progress,
+     "count done, pending and failed grid points of every experiment in run"),
+    ("effects", _configure_effects, _run_effects,
+     "the measured effects of an experiment: F1 against n (STL), the AMI effect, "
+     "the transfer MTL - STL and the T effect, with the seeds' spread"),
+    ("realtest", _configure_realtest, _run_realtest,
+     "test the laws fitted on synthetic auxiliary tasks on the real ones (issue 20): "
+     "predicted against measured F1, the closest measure, real vs synthetic at matched AMI"),
 )
+
+for _name, _configure, _run, _help in BUILTIN:
+    register(Subcommand(name=_name, help=_help, configure=_configure, run=_run))

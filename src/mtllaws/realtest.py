@@ -342,19 +342,12 @@ def _fit_table(synthetic: pd.DataFrame, measures) -> pd.DataFrame:
 
 def _fixed_mask(table: pd.DataFrame, fixed: dict, study: str) -> np.ndarray:
     """Rows matching a study's ``fixed`` (values, lists or ranges, as regress reads them)."""
-    from mtllaws.regress import range_hit, resolve_column
+    from mtllaws.regress import fixed_hit, resolve_column
 
     mask = np.ones(len(table), dtype=bool)
     for key, value in fixed.items():
         values = pd.to_numeric(table[resolve_column(table, key)], errors="coerce").to_numpy(float)
-        if isinstance(value, dict):
-            hit, _ = range_hit(values, value, study, key)
-        else:
-            wanted = value if isinstance(value, list | tuple) else [value]
-            hit = np.zeros(len(values), dtype=bool)
-            for v in wanted:
-                hit |= np.isclose(values, float(v), rtol=1e-9, atol=1e-12)
-        mask &= hit
+        mask &= fixed_hit(values, value, study, key)
     return mask
 
 

@@ -84,6 +84,7 @@ __all__ = [
     "aliases",
     "range_hit",
     "values_hit",
+    "fixed_hit",
     "ENGINES",
     "InsufficientDataError",
     "MIN_ROWS",
@@ -448,6 +449,31 @@ def values_hit(values, value, problem: str):
         hit |= np.isclose(values, v, rtol=1e-9, atol=1e-12)
     text = "[" + ", ".join(f"{v:g}" for v in wanted) + "]" if listed else f"{wanted[0]:g}"
     return hit, wanted if listed else wanted[0], text
+
+
+def fixed_hit(values, value, study: str, key: str) -> np.ndarray:
+    """Rows that a study's ``fixed`` entry selects: a range or number(s).
+
+    Parameters
+    ----------
+    values : (N,) float array
+    value : dict or number or list of numbers
+        A range ``{"min": a, "max": b}`` (:func:`range_hit`) or the value(s) to keep
+        (:func:`values_hit`).
+    study, key : str
+        The study (its name or config location) and the column, for messages.
+
+    Returns
+    -------
+    (N,) bool array
+    """
+    if isinstance(value, dict):
+        return range_hit(values, value, study, key)[0]
+    return values_hit(
+        values, value,
+        f"study {study!r}: fixed {key}={value!r} is not a number, a list of numbers "
+        "or a range {min: a, max: b}",
+    )[0]
 
 
 def select_study_rows(

@@ -236,7 +236,7 @@ def study_configuration_counts(configs: pd.DataFrame, study: dict) -> tuple[int,
         only known after the run (a measured AMI, or the α of an AMI-target grid), so
         the count is checked then.
     """
-    from mtllaws.regress import resolve_column
+    from mtllaws.regress import fixed_hit, resolve_column
 
     mask = np.ones(len(configs), dtype=bool)
     for key, value in (study.get("fixed") or {}).items():
@@ -247,16 +247,7 @@ def study_configuration_counts(configs: pd.DataFrame, study: dict) -> tuple[int,
         values = pd.to_numeric(configs[column], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(values).any():
             return None  # not set by the grid (alpha of an AMI-target grid): checked after the run
-        if isinstance(value, dict):
-            lo, hi = float(value.get("min", -np.inf)), float(value.get("max", np.inf))
-            with np.errstate(invalid="ignore"):
-                hit = (values >= lo) & (values <= hi)
-        else:
-            wanted = value if isinstance(value, list | tuple) else [value]
-            hit = np.zeros(len(values), dtype=bool)
-            for v in wanted:
-                hit |= np.isclose(values, float(v), rtol=1e-9, atol=1e-12)
-        mask &= hit
+        mask &= fixed_hit(values, value, study.get("name", "?"), key)
     chosen = configs[mask]
     axes = {}
     for key, threshold in (study.get("extrapolate") or {}).items():
