@@ -411,7 +411,8 @@ def _block_configs(block: Mapping, mode: str, where: str) -> Iterable[tuple]:
     )
     if level_key is None and any(t - 1 > len(r) for t in tasks for r in reals):
         raise ValueError(
-            f"{where}: n_tasks > 1 needs the synthetic tasks' 'alpha' or 'ami' list (or 'alphas' patterns)"
+            f"{where}: n_tasks > 1 needs the synthetic tasks' 'alpha' or 'ami' list "
+            "(or 'alphas' patterns)"
             + (" (n_tasks - 1 exceeds the real aux_tasks of a level, so some tasks are "
                "synthetic)" if "aux_tasks" in block else "")
         )
