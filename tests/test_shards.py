@@ -230,3 +230,10 @@ def test_an_evaluate_shard_written_before_alpha_patterns_still_aggregates(tmp_pa
     assert "alpha_pattern" not in pd.read_parquet(path).columns
     assert check_shard(path, "evaluate") == str(path)
     assert collect_runs([path])["alpha_pattern"].tolist() == [""]
+
+
+def test_csv_list_cells_with_a_missing_number(tmp_path):
+    """A real task has no alpha: its entry of the alphas list reads back as None."""
+    frame = pd.DataFrame({"alphas": [[0.9, None], [1.0]], "x": [1, 2]})
+    write_csv(frame, tmp_path / "t.csv")
+    assert pd.read_csv(tmp_path / "t.csv")["alphas"].tolist() == ["0.9;nan", "1"]

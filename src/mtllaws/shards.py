@@ -265,10 +265,15 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     for column in out.columns:
         if out[column].dtype == object and out[column].map(_is_sequence).any():
             out[column] = out[column].map(
-                lambda v: ";".join(format(float(x), ".6g") for x in v) if _is_sequence(v) else v
+                lambda v: ";".join(_cell_number(x) for x in v) if _is_sequence(v) else v
             )
     with atomic_path(path) as tmp:
         out.to_csv(tmp, index=False)
+
+
+def _cell_number(x) -> str:
+    """One number of a list cell; a missing one (a real task's α, read back as None) is nan."""
+    return "nan" if x is None else format(float(x), ".6g")
 
 
 def _is_sequence(value) -> bool:
