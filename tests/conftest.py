@@ -94,3 +94,45 @@ def two_task_data():
     labels[:n, 0] = win[:n, 3] % C
     labels[n:, 1] = win[n:, 2] % C
     return win, labels, emb
+
+
+def prepare_tiny_experiment(tmp: Path, source_dir: Path, grid: list, *, measures: list,
+                            seeds=(0,)):
+    """One validated experiment on a tiny corpus, prepared as the workflow prepares it.
+
+    The config (8-d embeddings, hidden 8, dense [8], 2 epochs) is checked against the
+    schema; the corpus cache gets the settings the workflow's ``prepare_corpus`` rule gets
+    (:func:`mtllaws.realtasks.aux_corpus_settings`: the ``aux_columns`` of any real task
+    the grid names), then the embeddings are trained.
+
+    Returns
+    -------
+    (experiment, settings, corpus_dir, embeddings_path)
+    """
+    from snakemake.utils import validate
+
+    from mtllaws.grid import model_settings
+    from mtllaws.pipeline import prepare_corpus_stage, prepare_embeddings_stage
+    from mtllaws.realtasks import aux_corpus_settings, prepared_corpus_name
+
+    config = {
+        "run": ["e"],
+        "experiments": {"e": {
+            "grid": grid,
+            "seeds": list(seeds),
+            "measures": list(measures),
+            "corpus": {"name": "tiny", "dir": str(source_dir)},
+            "embeddings": {"dim": 8},
+            "model": {"hidden": 8, "dense": [8]},
+            "train": {"epochs": 2},
+        }},
+    }
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    exp = config["experiments"]["e"]
+    settings = model_settings(exp)
+    corpus, emb = tmp / "corpus", tmp / "emb.npy"
+    sources = {s: source_dir / f"{s}.txt" for s in ("train", "valid", "test")}
+    prepare_corpus_stage(sources, corpus,
+                         aux_corpus_settings(config["experiments"], prepared_corpus_name(exp)))
+    prepare_embeddings_stage(corpus, emb, settings["embeddings"])
+    return exp, settings, corpus, emb

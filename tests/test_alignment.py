@@ -18,7 +18,7 @@ from mtllaws.alignment import (
     head_cka_sample,
     point_input_maps,
 )
-from mtllaws.grid import GridPoint, model_settings
+from mtllaws.grid import GridPoint
 from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.relatedness import MEASURES, ModelInputs, measure_values, model_values
 from mtllaws.simulate import MASK, make_tasks
@@ -175,31 +175,12 @@ def test_head_cka_sample_fixed():
 @pytest.fixture(scope="module")
 def rotated_stages(tiny_conll_dir, tmp_path_factory):
     """The tiny corpus prepared, and a T = 2 grid at rotation 0 and 90 degrees."""
-    from snakemake.utils import validate
-
-    from mtllaws.pipeline import prepare_corpus_stage, prepare_embeddings_stage
+    from conftest import prepare_tiny_experiment
 
     tmp = tmp_path_factory.mktemp("rotation")
-    config = {
-        "run": ["e"],
-        "experiments": {"e": {
-            "grid": [{"n_tasks": [2], "n_tokens_per_task": [200], "alpha": [0.9],
-                      "rotation": [0, 90]}],
-            "seeds": [0],
-            "measures": ["ami", *INPUT_MEASURES, "head_cka"],
-            "corpus": {"name": "tiny", "dir": str(tiny_conll_dir)},
-            "embeddings": {"dim": 8},
-            "model": {"hidden": 8, "dense": [8]},
-            "train": {"epochs": 2},
-        }},
-    }
-    validate(config, SCHEMA)
-    exp = config["experiments"]["e"]
-    settings = model_settings(exp)
-    corpus, emb = tmp / "corpus", tmp / "emb.npy"
-    sources = {s: tiny_conll_dir / f"{s}.txt" for s in ("train", "valid", "test")}
-    prepare_corpus_stage(sources, corpus, settings["corpus"])
-    prepare_embeddings_stage(corpus, emb, settings["embeddings"])
+    grid = [{"n_tasks": [2], "n_tokens_per_task": [200], "alpha": [0.9], "rotation": [0, 90]}]
+    exp, settings, corpus, emb = prepare_tiny_experiment(
+        tmp, tiny_conll_dir, grid, measures=["ami", *INPUT_MEASURES, "head_cka"])
     return tmp, settings, exp["measures"], corpus, emb
 
 

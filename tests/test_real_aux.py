@@ -12,15 +12,14 @@ import pytest
 import torch
 import yaml
 from _snakemake import hermetic_env, snakemake_command
+from conftest import prepare_tiny_experiment
 from snakemake.utils import validate
 
 from mtllaws.corpus import load_prepared
-from mtllaws.grid import expand_experiment, group_packs, model_settings
+from mtllaws.grid import expand_experiment, group_packs
 from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.pipeline import (
     evaluate_pack,
-    prepare_corpus_stage,
-    prepare_embeddings_stage,
     read_tasks,
     simulate_pack,
     train_pack,
@@ -185,27 +184,11 @@ def real_stages(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("real_aux")
     for split, n, seed in (("train", 300, 1), ("valid", 60, 2), ("test", 60, 3)):
         _write_conll(tmp / f"{split}.txt", n, seed)
-    config = {
-        "run": ["e"],
-        "experiments": {"e": {
-            "grid": [{"n_tasks": [3], "n_tokens_per_task": [200], "aux_tasks": ["pos"],
-                      "alpha": [0.8]}],
-            "seeds": [0, 1],
-            "measures": ["ami", "cov_rv", "model_sim", "svd_weight", "head_cka"],
-            "corpus": {"name": "tiny", "dir": str(tmp)},
-            "embeddings": {"dim": 8},
-            "model": {"hidden": 8, "dense": [8]},
-            "train": {"epochs": 2},
-        }},
-    }
-    validate(config, SCHEMA)
-    exp = config["experiments"]["e"]
-    settings = model_settings(exp)
-    corpus_settings = aux_corpus_settings(config["experiments"], prepared_corpus_name(exp))
-    corpus, emb = tmp / "corpus", tmp / "emb.npy"
-    sources = {s: tmp / f"{s}.txt" for s in ("train", "valid", "test")}
-    prepare_corpus_stage(sources, corpus, corpus_settings)
-    prepare_embeddings_stage(corpus, emb, settings["embeddings"])
+    grid = [{"n_tasks": [3], "n_tokens_per_task": [200], "aux_tasks": ["pos"],
+             "alpha": [0.8]}]
+    exp, settings, corpus, emb = prepare_tiny_experiment(
+        tmp, tmp, grid, measures=["ami", "cov_rv", "model_sim", "svd_weight", "head_cka"],
+        seeds=[0, 1])
     points = [p.record() for p in expand_experiment("e", exp)]
     tasks = tmp / "tasks.parquet"
     # the workflow passes the measures on their own (they stay out of the model settings)
