@@ -57,6 +57,7 @@ import pandas as pd
 
 from mtllaws.atomic import atomic_write_text
 from mtllaws.effects import Cell, difference
+from mtllaws.validation import config_codes
 
 __all__ = [
     "AUX_COLUMN",
@@ -95,10 +96,6 @@ DEFAULT_MEASURES = ("ami",)
 DEFAULT_TOLERANCE = 0.03
 
 _STUDY_KEYS = {"name", "kind", "features", "measures", "engines", "fixed", "tolerance"}
-_CASE_KEYS = (
-    AUX_COLUMN, "n_tasks", "n_tokens_per_task", "n_ner", "n_syn", "alpha", "ami_target",
-    "rotation",
-)  # fmt: skip
 
 
 # ---------------------------------------------------------------- the study
@@ -211,18 +208,14 @@ def check_study(spec: dict, name: str, *, enabled=None, measures_key=None, point
 def _check_points(points, name: str) -> None:
     from mtllaws.validation import MIN_CONFIGS
 
-    def aux(p) -> str:
-        value = getattr(p, AUX_COLUMN, "") or ""
-        return value if isinstance(value, str) else "+".join(map(str, value))
-
-    synthetic = {p.config_id for p in points if p.n_tasks >= 2 and not aux(p)}
+    synthetic = {p.config_id for p in points if p.n_tasks >= 2 and not p.aux_tasks}
     if len(synthetic) < MIN_CONFIGS:
         raise ValueError(
             f"{name}: the grid has {len(synthetic)} synthetic multitask configurations (T >= 2, "
             f"no real auxiliary task); the laws need at least {MIN_CONFIGS}: add synthetic grid "
             "blocks (levels of alpha or ami, n, T)"
         )
-    if points and hasattr(points[0], AUX_COLUMN) and not any(aux(p) for p in points):
+    if not any(p.aux_tasks for p in points):
         raise ValueError(f"{name}: {_NO_REAL}")
 
 
@@ -283,7 +276,7 @@ def split_rows(runs: pd.DataFrame, *, where: str = "the runs table"):
     table = runs.assign(**{AUX_COLUMN: _aux(runs).to_numpy(), "n": _size(runs).to_numpy()})
     # One order whatever the table's: configurations, then seeds (sums do not depend on it).
     table = (
-        table.assign(_order=_codes(table, _config_key(table)))
+        table.assign(_order=config_codes(table, _config_key(table)))
         .sort_values(["_order", "seed"], kind="stable")
         .drop(columns="_order")
     )
@@ -313,17 +306,11 @@ def _check_measure_columns(table: pd.DataFrame, measures, where: str) -> None:
             )
 
 
-def _codes(table: pd.DataFrame, keys) -> np.ndarray:
-    """One string per row from the key columns (NaN is a value, ``"nan"``)."""
-    return table[list(keys)].apply(lambda column: column.map(str)).agg("|".join, axis=1).to_numpy()
-
-
 def _config_key(table: pd.DataFrame) -> list[str]:
-    return (
-        ["config_id"]
-        if "config_id" in table.columns
-        else [c for c in _CASE_KEYS if c in table.columns]
-    )
+    """The columns that define a configuration (:data:`mtllaws.validation.CONFIG_COLUMNS`)."""
+    from mtllaws.validation import CONFIG_COLUMNS
+
+    return [c for c in CONFIG_COLUMNS if c in table.columns]
 
 
 def _fit_table(synthetic: pd.DataFrame, measures) -> pd.DataFrame:
@@ -333,7 +320,7 @@ def _fit_table(synthetic: pd.DataFrame, measures) -> pd.DataFrame:
     # Without split_rows' "n": the alias n resolves to the table's own column, as in regress.
     out = synthetic.drop(columns="n")
     keys = _config_key(out)
-    codes = _codes(out, keys)
+    codes = config_codes(out, keys)
     for measure in measures:
         cols = measure_columns(measure)
         out[cols.summary_mean] = out.groupby(codes)[cols.mean].transform("mean")
@@ -502,7 +489,7 @@ def _cases(real: pd.DataFrame) -> pd.DataFrame:
     out = real.copy()
     out["case"] = [_case_label(row) for _, row in out.iterrows()]
     keys = _config_key(out)
-    out["config"] = _codes(out, keys)
+    out["config"] = config_codes(out, keys)
     return out
 
 
@@ -780,7 +767,7 @@ def matched_table(
             out.append(entry)
             continue
         levels = []
-        for _, group in candidates.groupby(_codes(candidates, syn_key), sort=True):
+        for _, group in candidates.groupby(config_codes(candidates, syn_key), sort=True):
             level, kind = _level(group)
             levels.append((abs(level - ami), level, kind, group))
         distance, level, kind, group = min(levels, key=lambda item: item[0])

@@ -39,6 +39,7 @@ __all__ = [
     "MIN_CONFIGS",
     "MIN_TEST_CONFIGS",
     "bootstrap_samples",
+    "config_codes",
     "configuration_means",
     "extrapolation_split",
     "grouped_kfold",
@@ -59,6 +60,29 @@ MIN_TEST_CONFIGS = 10
 
 #: Fewest configurations a study may have (grouped K-fold CV only below 10 / test_size).
 MIN_CONFIGS = 10
+
+
+def config_codes(table: pd.DataFrame, keys) -> np.ndarray:
+    """One string per row from the key columns: the rows of one configuration share it.
+
+    NaN (the α of a single-task row) is a value of the key, not a missing row; it is
+    spelled out, since pandas 3 keeps NaN through ``astype(str)``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    keys : sequence of str
+        Columns of ``table``.
+
+    Returns
+    -------
+    (N,) object array of str
+    """
+    frame = table[list(keys)]
+    if not len(frame):
+        return np.array([], dtype=object)
+    cells = frame.apply(lambda col: col.map(lambda v: "nan" if pd.isna(v) else str(v)))
+    return cells.agg("\x1f".join, axis=1).to_numpy()
 
 
 def configuration_means(
@@ -86,12 +110,7 @@ def configuration_means(
     """
     features = list(features)
     keys = [c for c in CONFIG_COLUMNS if c in table.columns and c not in features] + features
-    frame = table[keys].copy()
-    # NaN (alpha of a single-task row) is a value of the key, not a missing row (spelled
-    # out: pandas 3 keeps NaN through astype(str)).
-    codes = frame.apply(lambda col: col.map(lambda v: "nan" if pd.isna(v) else str(v)))
-    codes = codes.agg("\x1f".join, axis=1) if len(frame) else pd.Series([], dtype=str)
-    grouped = table.assign(_config=codes.to_numpy()).groupby("_config", sort=False)
+    grouped = table.assign(_config=config_codes(table, keys)).groupby("_config", sort=False)
     X = grouped[features].mean().to_numpy(dtype=float)
     y = grouped[target].mean().to_numpy(dtype=float)
     n_rows = grouped.size().to_numpy()
