@@ -236,8 +236,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
     if not exp.get("studies"):
         return
     measures = enabled_measures(exp.get("measures"), key=f"experiments.{name}.measures")
-    points = list({(p.n_tasks, p.n_ner, p.n_syn, p.alpha, p.ami, p.rotation, p.alphas): p
-                   for p in points}.values())
+    points = list({p.config_id: p for p in points}.values())  # one point per configuration
     columns = _summary_columns(points, measures)
     per_type = re.compile(r"^(dev|test)_(precision|recall|f1|n_gold)_[A-Za-z0-9]+_(mean|std)$")
     configs = pd.DataFrame(

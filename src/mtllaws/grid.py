@@ -110,13 +110,12 @@ _HASH_KEEP_PRESET = {"hidden": 0, "shared_dense": -1}
 #: default that is not registered changes the default config's hash, which
 #: ``tests/test_grid.py`` refuses, naming the key.
 HASH_NEUTRAL = {
-    # issue 18: per-task input alignment
+    # issue 18: per-task input alignment (model.align, Algorithm 1's frozen phase)
     "model.align": "none",
     "train.align_phase": "joint",
     "train.align_epochs": 0,
-    # issue 17: task-loss weighting
+    # issue 18: SVD task reweighting (Algorithm 2) and its settings
     "train.task_weights": "none",
-    # issue 20: SVD of the shared representation during training
     "train.svd_rank": None,
     "train.svd_every": 0,
     "train.svd_level": "input",

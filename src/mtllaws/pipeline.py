@@ -204,6 +204,7 @@ def simulate_pack(
                     f"{corpus_dir} (it has {list(prepared.aux_names)}); rebuild it with "
                     "aux_columns naming it (the workflow's prepare_corpus does)"
                 )
+        real_classes = [len(prepared.aux_label_names(name)) for name in real]
         pattern = _pattern_alphas(point, prepared.n_classes)
         if point["n_tasks"] - 1 > len(real) and alpha is None and pattern is None:
             if point["ami"] not in alphas:
@@ -233,7 +234,7 @@ def simulate_pack(
             input_maps=None if matrix is None else point_input_maps(
                 point["n_tasks"], matrix.shape[1], _rotation(point), point["seed"]),
             real_columns=[prepared.aux_labels(name, "train") for name in real],
-            real_classes=[len(prepared.aux_label_names(name)) for name in real],
+            real_classes=real_classes,
         )
         frame = pd.DataFrame({"point_id": point["point_id"], "token": tasks.token_idx})
         for t in range(tasks.n_tasks):
@@ -245,8 +246,7 @@ def simulate_pack(
             "rotation": _rotation(point),
             "alpha_pattern": _alpha_pattern(point),
             **({"aux_tasks": real,
-                "n_classes": [prepared.n_classes]
-                + [len(prepared.aux_label_names(name)) for name in real]
+                "n_classes": [prepared.n_classes, *real_classes]
                 + [prepared.n_classes] * (point["n_tasks"] - 1 - len(real))} if real else {}),
             **{name: [float(v) for v in values] for name, values in tasks.measures.items()},
         }

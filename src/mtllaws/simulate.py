@@ -59,6 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mtllaws.realtasks import task_labels
 from mtllaws.relatedness import (
     MEASURES,
     MeasureInputs,
@@ -364,8 +365,6 @@ def make_tasks(
     for k in range(1, n_tasks):
         real = y[token_idx[rows[k]]].astype(np.int64)
         if k <= n_real:
-            from mtllaws.realtasks import task_labels
-
             syn = task_labels(token_idx[rows[k]], real_cols[k - 1], name=f"task {k}",
                               point=point)
             if syn.size and syn.max() >= real_c[k - 1]:
