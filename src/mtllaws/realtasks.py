@@ -389,14 +389,14 @@ def aux_corpus_settings(experiments: Mapping, cache_name: str) -> dict:
         The corpus settings of the experiments on that corpus; for an ``.aux`` cache
         with ``aux_columns``: every real task that those experiments' grids name.
     """
+    from mtllaws.settings import corpus_settings
+
     base = cache_name.removesuffix(AUX_CORPUS_SUFFIX)
-    users = {n: e for n, e in experiments.items() if e["corpus"]["name"] == base}
-    if not users:
-        raise ValueError(f"no experiment uses a corpus named '{base}'")
-    settings = dict(next(iter(users.values()))["corpus"])
+    settings = corpus_settings(experiments, base)
     if cache_name != base:
         settings["aux_columns"] = corpus_aux_columns(
-            level for n, e in users.items() for level in experiment_aux_levels(e, n))
+            level for n, e in experiments.items() if e["corpus"]["name"] == base
+            for level in experiment_aux_levels(e, n))
     return settings
 
 

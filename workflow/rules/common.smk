@@ -133,9 +133,7 @@ def get_corpus_settings(wildcards):
     A ``<name>.aux`` cache (experiments with real auxiliary tasks) adds the
     ``aux_columns`` their grids name (mtllaws.realtasks.aux_corpus_settings).
     """
-    if wildcards.corpus.endswith(mtl_realtasks.AUX_CORPUS_SUFFIX):
-        return mtl_realtasks.aux_corpus_settings(EXPERIMENTS, wildcards.corpus)
-    return mtl_settings.corpus_settings(EXPERIMENTS, wildcards.corpus)
+    return mtl_realtasks.aux_corpus_settings(EXPERIMENTS, wildcards.corpus)
 
 
 def get_corpus_source(wildcards):
