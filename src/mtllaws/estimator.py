@@ -3,17 +3,16 @@
 :class:`mtllaws.gp.GPRegressor`, :class:`mtllaws.sparse.SparseLibraryRegressor` and
 :class:`mtllaws.law.LawRegressor` are scikit-learn estimators; each lists its parameters in
 its own ``__init__`` (scikit-learn reads them from that signature) and keeps them with
-:meth:`FormulaRegressor._keep`. :func:`fit_doc` writes the docstring of their ``fit``.
+:meth:`FormulaRegressor._keep`. :meth:`FormulaRegressor.fit` checks the inputs once and hands
+them to the engine's ``_fit``; the law engine, which needs no domain, has its own ``fit``.
 """
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
-__all__ = ["FormulaRegressor", "fit_doc"]
+__all__ = ["FormulaRegressor"]
 
 
 class FormulaRegressor(RegressorMixin, BaseEstimator):
@@ -40,41 +39,64 @@ class FormulaRegressor(RegressorMixin, BaseEstimator):
             )
         return names
 
-    @staticmethod
-    def _fit_inputs(X, y, domain) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``X``, ``y`` and ``domain`` (default ``X``) as float arrays."""
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=float)
-        return X, y, X if domain is None else np.asarray(domain, dtype=float)
-
-
-def fit_doc(summary: str, domain: str):
-    """Decorator: the numpydoc docstring of an engine's ``fit(X, y, *, domain=None)``.
-
-    Parameters
-    ----------
-    summary : str
-        The first line: what ``fit`` does.
-    domain : str
-        What ``domain`` is to this engine (wrapped to the docstring's width).
-    """
-    described = textwrap.fill(domain, width=80, initial_indent=" " * 12,
-                              subsequent_indent=" " * 12)
-
-    def decorate(function):
-        function.__doc__ = f"""{summary}
+    def fit(self, X, y, *, domain=None):
+        """Learn the formula on ``(X, y)``, keeping only one that is valid on ``domain``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         domain : array-like of shape (n_domain, n_features), optional
-{described}
+            Rows on which the formula must be defined (default ``X``): for
+            :class:`~mtllaws.gp.GPRegressor` no protection branch taken, for
+            :class:`~mtllaws.sparse.SparseLibraryRegressor` every library term finite.
+            Pass all rows of the study, test rows included.
 
         Returns
         -------
         self
         """
-        return function
+        X, y, domain, names = self._fit_inputs(X, y, domain)
+        self._fit(X, y, domain, names)
+        return self
 
-    return decorate
+    def predict(self, X):
+        """Predict with the learned formula.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self._predict(np.asarray(X, dtype=float))
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        """The engine's own prediction on a float array (see :meth:`predict`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _predict")
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, domain: np.ndarray, names: list[str]) -> None:
+        """The engine's own fit on checked inputs (see :meth:`fit`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _fit")
+
+    def _fit_inputs(self, X, y, domain) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """``X``, ``y`` and ``domain`` (default ``X``) as floats, and the names of X's columns.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is not 2-D, if ``X`` and ``y`` differ in rows, or if ``feature_names``
+            does not name every column.
+        """
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but y has {y.shape[0]}; pass one target per row"
+            )
+        domain = X if domain is None else np.asarray(domain, dtype=float)
+        return X, y, domain, self._names(X.shape[1])

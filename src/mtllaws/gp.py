@@ -25,7 +25,7 @@ from gplearn._program import _Program
 from gplearn.fitness import make_fitness
 from gplearn.functions import _Function, make_function
 
-from mtllaws.estimator import FormulaRegressor, fit_doc
+from mtllaws.estimator import FormulaRegressor
 from mtllaws.formula import make_symbols
 
 __all__ = [
@@ -360,39 +360,21 @@ class GPRegressor(FormulaRegressor):
     def __init__(
         self,
         *,
-        population_size=2000,
-        generations=20,
-        tournament_size=20,
+        # gplearn's evolution, at the paper's settings
+        population_size=2000, generations=20, tournament_size=20,
         function_set=PAPER_FUNCTION_SET,
-        p_crossover=0.7,
-        p_subtree_mutation=0.1,
-        p_hoist_mutation=0.1,
-        p_point_mutation=0.1,
-        parsimony_coefficient=0.2,
-        init_depth=(2, 6),
-        const_range=(-1.0, 1.0),
-        metric="mse",
-        protection="penalize",
-        n_jobs=1,
-        feature_names=None,
-        random_state=None,
+        p_crossover=0.7, p_subtree_mutation=0.1, p_hoist_mutation=0.1, p_point_mutation=0.1,
+        parsimony_coefficient=0.2, init_depth=(2, 6), const_range=(-1.0, 1.0),
+        # fitness and validity
+        metric="mse", protection="penalize",
+        n_jobs=1, feature_names=None, random_state=None,
     ):
         self._keep(locals())
 
-    @fit_doc(
-        "Evolve programs on ``(X, y)`` and keep the fittest one valid on ``domain``.",
-        "Rows on which the formula must avoid every protection branch (default ``X``); "
-        "pass all rows of the study, test rows included.",
-    )
-    def fit(self, X, y, *, domain=None):
+    def _fit(self, X, y, domain, names):
+        # Evolve programs on (X, y) and keep the fittest one valid on the domain.
         from gplearn.genetic import SymbolicRegressor
 
-        X, y, domain = self._fit_inputs(X, y, domain)
-        names = self._names(X.shape[1])
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"X has {X.shape[0]} rows but y has {y.shape[0]}; pass one target per row"
-            )
         function_set, metric = tuple(self.function_set), self.metric
         if self.protection == "penalize":
             if metric != "mse":
@@ -418,7 +400,6 @@ class GPRegressor(FormulaRegressor):
             self.estimator_ = estimator.fit(X, y)
         self.program_, self.selected_rank_, self.n_invalid_ = self._select_valid(domain)
         self.expr_ = program_to_sympy(self.program_, self.symbols_)
-        return self
 
     def _select_valid(self, domain):
         """Fittest valid program: final generation first, then older survivors."""
@@ -440,15 +421,6 @@ class GPRegressor(FormulaRegressor):
             "increase population_size or generations"
         )
 
-    def predict(self, X):
-        """Predict with the selected valid program.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        return self.program_.execute(np.asarray(X, dtype=float))
+    def _predict(self, X):
+        # the selected valid program
+        return self.program_.execute(X)

@@ -34,7 +34,7 @@ import numpy as np
 import sympy as sp
 from sklearn.model_selection import RepeatedKFold
 
-from mtllaws.estimator import FormulaRegressor, fit_doc
+from mtllaws.estimator import FormulaRegressor
 from mtllaws.formula import complexity, make_symbols
 
 __all__ = ["OPERATORS", "Factor", "SparseLibraryRegressor", "Term", "exp_scales"]
@@ -216,32 +216,18 @@ class SparseLibraryRegressor(FormulaRegressor):
     def __init__(
         self,
         *,
-        max_terms=3,
-        operators=OPERATORS,
-        products=True,
-        input_products=True,
-        n_exp_scales=3,
-        cv=5,
-        n_repeats=1,
-        selection="1se",
-        max_subsets=2_000_000,
-        beam_width=300,
-        ridge=1e-8,
-        feature_names=None,
-        random_state=None,
+        # the library
+        max_terms=3, operators=OPERATORS, products=True, input_products=True, n_exp_scales=3,
+        # the subset search by cross-validation
+        cv=5, n_repeats=1, selection="1se", max_subsets=2_000_000, beam_width=300,
+        ridge=1e-8, feature_names=None, random_state=None,
     ):
         self._keep(locals())
 
     # ------------------------------------------------------------------ fit
-    @fit_doc(
-        "Build the library, select the subset by CV and refit it on all rows.",
-        "Rows on which every library term must be defined (default ``X``); "
-        "pass all rows of the study, test rows included.",
-    )
-    def fit(self, X, y, *, domain=None):
-        X, y, domain = self._fit_inputs(X, y, domain)
-        self._check_params(X, y)
-        names = self._names(X.shape[1])
+    def _fit(self, X, y, domain, names):
+        # Build the library, select the subset by CV and refit it on all rows.
+        self._check_params(X)
         self.symbols_ = make_symbols(names, domain)
         self.library_, L = self._build_library(X, domain)
 
@@ -293,15 +279,8 @@ class SparseLibraryRegressor(FormulaRegressor):
         self.expr_ = sp.Float(self.intercept_) + sp.Add(
             *(sp.Float(c) * self._term_expr(t) for c, t in pairs)
         )
-        return self
 
-    def _check_params(self, X, y):
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"X has {X.shape[0]} rows but y has {y.shape[0]}; pass one target per row"
-            )
+    def _check_params(self, X):
         if not isinstance(self.max_terms, int) or self.max_terms < 1:
             raise ValueError(f"max_terms must be an integer >= 1, got {self.max_terms!r}")
         if self.selection not in ("1se", "min"):
@@ -454,18 +433,8 @@ class SparseLibraryRegressor(FormulaRegressor):
         return blocks
 
     # -------------------------------------------------------------- predict
-    def predict(self, X):
-        """Predict with the selected terms.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        X = np.asarray(X, dtype=float)
+    def _predict(self, X):
+        # the intercept and the selected terms
         out = np.full(X.shape[0], self.intercept_)
         for c, t in zip(self.coef_, self.terms_, strict=True):
             out += c * t.evaluate(X)
