@@ -783,7 +783,7 @@ def prepare_corpus(
         arrays[f"{split}_sentence_lengths"] = lengths
         if split != "train":
             gold[f"{split}_tags"] = [to_iob2(s.tags) for s in sentences]
-    aux_ids, aux_labels, aux_meta = _aux_arrays(aux, parsed, files)
+    aux_ids, aux_meta = _aux_arrays(aux, parsed, files)
 
     meta_path.unlink(missing_ok=True)  # invalidate first: a killed job leaves no valid cache
     for stale in cache_dir.glob("*_aux_*.npy") if cache_dir.is_dir() else ():
@@ -805,24 +805,12 @@ def prepare_corpus(
     if aux_meta:
         meta["aux"] = aux_meta
     atomic_write_json(meta_path, meta)
-    return PreparedCorpus(
-        vocab=vocab,
-        labels=labels,
-        k=k,
-        cross_sentence=cross_sentence,
-        n_train_vocab=n_train_vocab,
-        **arrays,
-        **gold,
-        aux_ids=aux_ids,
-        aux_label_sets=aux_labels,
-        aux_specs=dict(aux),
-    )
+    return _from_meta(meta, vocab, arrays, gold, aux_ids)
 
 
 def _aux_arrays(aux: Mapping[str, AuxColumn], parsed: dict, files: dict[str, Path]):
-    """Label ids per auxiliary column and split, their label sets, and their meta entry."""
+    """Label ids per auxiliary column and split, and each column's meta entry (its labels)."""
     ids: dict[str, dict[str, np.ndarray]] = {}
-    label_sets: dict[str, list[str]] = {}
     meta: dict[str, dict] = {}
     for j, (name, spec) in enumerate(aux.items()):
         tags = {}
@@ -833,8 +821,8 @@ def _aux_arrays(aux: Mapping[str, AuxColumn], parsed: dict, files: dict[str, Pat
                 for column, lines in zip(extras[j], line_numbers, strict=True)
                 for t in _aux_tags(column, spec.scheme, files[split], lines, name)
             ]
-        label_sets[name] = aux_label_set(tags["train"])
-        index = {label: i for i, label in enumerate(label_sets[name])}
+        labels = aux_label_set(tags["train"])
+        index = {label: i for i, label in enumerate(labels)}
         ids[name] = {
             split: np.fromiter((index.get(t, MASK) for t in tags[split]), dtype=np.int64,
                                count=len(tags[split]))
@@ -843,11 +831,11 @@ def _aux_arrays(aux: Mapping[str, AuxColumn], parsed: dict, files: dict[str, Pat
         meta[name] = {
             "column": spec.column,
             "scheme": spec.scheme,
-            "labels": label_sets[name],
+            "labels": labels,
             "shapes": {split: list(ids[name][split].shape) for split in SPLITS},
             "unseen": {split: int((ids[name][split] == MASK).sum()) for split in SPLITS},
         }
-    return ids, label_sets, meta
+    return ids, meta
 
 
 def _load_cached_array(path: Path, shape: list, meta_path: Path, mmap: bool) -> np.ndarray:
@@ -918,16 +906,28 @@ def load_prepared(cache_dir: str | os.PathLike, *, mmap: bool = False) -> Prepar
             f"{cache_dir / 'vocab.json'}: {len(vocab)} words != {meta['vocab_size']} in "
             f"{meta_path}; rebuild the corpus cache with overwrite=True"
         )
+    return _from_meta(meta, vocab, arrays, gold, aux_ids)
+
+
+def _from_meta(meta: dict, vocab: list[str], arrays: dict[str, np.ndarray],
+               gold: dict[str, list[list[str]]],
+               aux_ids: dict[str, dict[str, np.ndarray]]) -> PreparedCorpus:
+    """The :class:`PreparedCorpus` of a cache's ``meta.json`` and its arrays.
+
+    The one place that assembles a corpus: :func:`prepare_corpus` calls it with the meta
+    it has just written, :func:`load_prepared` with the meta it read, so a fresh build
+    and a cache load give the same object.
+    """
+    aux = meta.get("aux", {})
     return PreparedCorpus(
         vocab=vocab,
         labels=meta["labels"],
-        k=settings["k"],
-        cross_sentence=settings["cross_sentence"],
+        k=meta["settings"]["k"],
+        cross_sentence=meta["settings"]["cross_sentence"],
         n_train_vocab=meta["n_train_vocab"],
         **arrays,
         **gold,
         aux_ids=aux_ids,
-        aux_label_sets={name: e["labels"] for name, e in meta.get("aux", {}).items()},
-        aux_specs={name: AuxColumn(e["column"], e["scheme"])
-                   for name, e in meta.get("aux", {}).items()},
+        aux_label_sets={name: e["labels"] for name, e in aux.items()},
+        aux_specs={name: AuxColumn(e["column"], e["scheme"]) for name, e in aux.items()},
     )
