@@ -9,7 +9,7 @@ import torch
 from mtllaws.kernels import LSTMScan as _LSTMScan
 from mtllaws.kernels import first_cell as _first_cell
 from mtllaws.kernels import lstm_cell as _cell
-from mtllaws.kernels import lstm_readout, lstm_readout_prefixes
+from mtllaws.kernels import lstm_readout, lstm_readout_ids
 from mtllaws.kernels import lstm_scan as _scan
 from mtllaws.models import (
     LAYERS,
@@ -315,7 +315,8 @@ def test_prefix_sharing_inference_equals_the_id_path(readout):
                                rtol=1e-12, atol=1e-12)
     assert len(torch.unique(ids[:, :2], dim=0)) < len(ids)  # sharing did happen
     with pytest.raises(ValueError, match="readout"):
-        lstm_readout_prefixes(ids, table, m.lstm_w_ih, m.lstm_w_hh, m.lstm_bias, readout="x")
+        lstm_readout_ids(ids[None], table, m.lstm_w_ih[None], m.lstm_w_hh[None],
+                         m.lstm_bias[None], readout="x", prefixes=True)
 
 
 # ----------------------------------------------------------------------------- head sizes

@@ -11,7 +11,7 @@ forward, 1 backward. Only the steps a readout needs run (see :mod:`mtllaws.model
   ``(K, B, W)``, each distinct id of a model projected once (:func:`project_ids`,
   :func:`unique_per_model`, :func:`gather_rows`); the training path of both
   :func:`mtllaws.train.train_model` (``K = 1``) and :func:`mtllaws.engine.train_models`.
-* :func:`lstm_readout_prefixes`: inference, each distinct prefix's state once
+  With ``prefixes=True`` (inference) each distinct prefix's state is computed once
   (:func:`scan_prefixes`, :func:`lstm_cell_doubled`, :func:`double_g`).
 """
 
@@ -30,7 +30,6 @@ __all__ = [
     "lstm_cell_doubled",
     "lstm_readout",
     "lstm_readout_ids",
-    "lstm_readout_prefixes",
     "lstm_scan",
     "project_ids",
     "scan_prefixes",
@@ -244,6 +243,7 @@ def lstm_readout_ids(
     *,
     readout: str,
     dedup: bool = True,
+    prefixes: bool = False,
 ) -> torch.Tensor:
     """:func:`lstm_readout` of ``table[ids]`` for K models at once, each id projected once.
 
@@ -271,11 +271,26 @@ def lstm_readout_ids(
         As in :func:`lstm_readout`.
     dedup : bool
         Project distinct ids only (best on the CPU; ``torch.unique`` synchronises CUDA).
+    prefixes : bool
+        Inference only (no gradient; ``K = 1`` with one input weight): also run the
+        recurrence of each direction once per distinct prefix of the tokens it reads
+        (windows starting with padding, or with the same frequent words, share their
+        first states). Rows sorted lexicographically share the most within one call;
+        :func:`mtllaws.train.predict` sorts them. Values equal the other paths up to
+        floating-point rounding.
 
     Returns
     -------
     Tensor, shape (K, B, 2H)
     """
+    if prefixes:
+        if ids.shape[0] != 1 or w_ih.shape[0] != 1:
+            raise ValueError(
+                f"prefixes=True reads one model with one input weight; got ids for "
+                f"{ids.shape[0]} models and {w_ih.shape[0]} input weights: pass K = 1"
+            )
+        with torch.no_grad():
+            return _readout_prefixes(ids[0], table, (w_ih[0], w_hh[0], bias[0]), readout)[None]
     k_models, b, w = ids.shape
     groups = w_ih.shape[0] // k_models
     if groups * k_models != w_ih.shape[0] or b % groups:
@@ -367,40 +382,17 @@ def scan_prefixes(seq: torch.Tensor, proj: torch.Tensor, w_hh: torch.Tensor) -> 
     return h.index_select(0, inverse)
 
 
-@torch.no_grad()
-def lstm_readout_prefixes(
-    ids: torch.Tensor,
-    table: torch.Tensor,
-    w_ih: torch.Tensor,
-    w_hh: torch.Tensor,
-    bias: torch.Tensor,
-    *,
-    readout: str,
-) -> torch.Tensor:
-    """:func:`lstm_readout_ids` for inference, computing each distinct prefix's state once.
+def _readout_prefixes(ids, table, weights, readout):
+    """The ``prefixes=True`` path of :func:`lstm_readout_ids` for one model: ids (B, W).
 
-    Every distinct token id is projected once, and the recurrence of each direction runs
-    once per distinct prefix of the tokens it reads (windows starting with padding, or
-    with the same frequent words, share their first states). Rows sorted
-    lexicographically share the most within one call; :func:`mtllaws.train.predict`
-    sorts them. Values equal :func:`lstm_readout_ids` up to floating-point rounding. No
-    gradient.
-
-    Parameters
-    ----------
-    ids : Tensor, shape (B, W), int64
-    table : Tensor, shape (V, D)
-    w_ih, w_hh, bias, readout
-        As in :func:`lstm_readout`.
-
-    Returns
-    -------
-    Tensor, shape (B, 2H)
+    ``weights`` is ``(w_ih, w_hh, bias)`` of shapes (2, D, 4H), (2, H, 4H), (2, 4H). Every
+    distinct token id is projected once, and each direction's recurrence runs once per
+    distinct prefix (:func:`scan_prefixes`).
     """
     b, w = ids.shape
     unique, compact = torch.unique(ids, return_inverse=True)
     x = table[unique]
-    w_ih, w_hh, bias = double_g(w_ih), double_g(w_hh), double_g(bias)
+    w_ih, w_hh, bias = (double_g(weight) for weight in weights)
     if readout == "center":
         k = w // 2
         h_fwd = scan_prefixes(compact[:, : k + 1], torch.addmm(bias[0], x, w_ih[0]), w_hh[0])

@@ -66,7 +66,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from mtllaws.kernels import READOUTS, lstm_readout, lstm_readout_ids, lstm_readout_prefixes
+from mtllaws.kernels import READOUTS, lstm_readout, lstm_readout_ids
 
 __all__ = [
     "ALIGN_MODES",
@@ -697,7 +697,7 @@ class MTLNet(nn.Module):
             :func:`~mtllaws.kernels.lstm_readout_ids`); default: on the CPU only.
         prefixes : bool
             Inference only (no gradient): also run the recurrence once per distinct
-            prefix (:func:`~mtllaws.kernels.lstm_readout_prefixes`).
+            prefix (:func:`~mtllaws.kernels.lstm_readout_ids` with ``prefixes=True``).
         task : int, optional
             With ``input_maps`` or alignment: whose maps the embeddings go through
             (required then).
@@ -714,12 +714,12 @@ class MTLNet(nn.Module):
                              "encode_ids")
         params = self.stacked_parameters()
         if prefixes:
-            w_ih = self.lstm_w_ih
+            w_ih = params["lstm_w_ih"]
             if self.per_task_inputs:
-                w_ih = task_input_weights(params, cfg, maps, task)[0]
-            z = lstm_readout_prefixes(ids, table, w_ih, self.lstm_w_hh, self.lstm_bias,
-                                      readout=cfg.readout)
-            return shared_layers(params, z.unsqueeze(0), cfg)[0]
+                w_ih = task_input_weights(params, cfg, maps, task)
+            z = lstm_readout_ids(ids.unsqueeze(0), table, w_ih, params["lstm_w_hh"],
+                                 params["lstm_bias"], readout=cfg.readout, prefixes=True)
+            return shared_layers(params, z, cfg)[0]
         if dedup is None:
             dedup = ids.device.type == "cpu"
         return encode_ids(params, ids.unsqueeze(0), table, cfg, dedup=dedup, input_maps=maps,

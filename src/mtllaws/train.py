@@ -121,9 +121,9 @@ def predict(
     """Predicted class ids of windows.
 
     The windows are sorted lexicographically and encoded ``batch_size`` at a time with
-    :func:`~mtllaws.kernels.lstm_readout_prefixes` (each distinct token id projected once,
-    each distinct prefix's recurrent state computed once); predictions come back in the
-    input order. A model with per-task ``input_maps`` or alignment maps
+    :func:`~mtllaws.kernels.lstm_readout_ids` with ``prefixes=True`` (each distinct token
+    id projected once, each distinct prefix's recurrent state computed once); predictions
+    come back in the input order. A model with per-task ``input_maps`` or alignment maps
     (``ModelConfig.align``) encodes the windows once per task predicted.
 
     Parameters
