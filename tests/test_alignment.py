@@ -185,16 +185,16 @@ def rotated_stages(tiny_conll_dir, tmp_path_factory):
 
 
 def _run(tmp, settings, measures, corpus, emb, points, name, *, stacked=False):
-    from mtllaws.pipeline import evaluate_pack, simulate_pack, train_pack
+    from mtllaws.pipeline import Pack, evaluate_pack, simulate_pack, train_pack
 
     tasks = tmp / f"{name}.tasks.parquet"
     simulate_pack(corpus, points, settings, tasks, embeddings=emb, measures=measures)
     if stacked:
         settings = {**settings, "train": {**settings["train"], "multi_model": True}}
-    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
-    train_pack(**common, settings=settings, model_out=tmp / f"{name}.pt",
+    common = Pack(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
+    train_pack(common, settings=settings, model_out=tmp / f"{name}.pt",
                shard_out=tmp / f"{name}.train.parquet")
-    evaluate_pack(**common, model=tmp / f"{name}.pt", train_shard=tmp / f"{name}.train.parquet",
+    evaluate_pack(common, model=tmp / f"{name}.pt", train_shard=tmp / f"{name}.train.parquet",
                   settings=settings, out=tmp / f"{name}.eval.parquet", measures=measures)
     states = torch.load(tmp / f"{name}.pt", weights_only=True)["states"]
     return states, pd.read_parquet(tmp / f"{name}.eval.parquet")

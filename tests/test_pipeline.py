@@ -19,6 +19,7 @@ from mtllaws.embeddings import FASTTEXT_EPOCHS, load_embeddings
 from mtllaws.grid import GridPoint, expand_experiment, model_settings
 from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.pipeline import (
+    Pack,
     collect_study_results,
     evaluate_pack,
     prepare_corpus_stage,
@@ -148,13 +149,13 @@ def test_simulate_pack_table_and_metadata(stages):
 
 def test_train_and_evaluate_pack(stages):
     tmp, settings, corpus, emb, tasks, points = stages
-    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
-    train_pack(**common, settings=settings, model_out=tmp / "m.pt", shard_out=tmp / "t.parquet")
-    trained = dict(**common, model=tmp / "m.pt", train_shard=tmp / "t.parquet")
+    common = Pack(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
+    train_pack(common, settings=settings, model_out=tmp / "m.pt", shard_out=tmp / "t.parquet")
+    trained = dict(model=tmp / "m.pt", train_shard=tmp / "t.parquet")
     shard = pd.read_parquet(tmp / "t.parquet")
     assert list(shard.point_id) == [p["point_id"] for p in points]
     assert all(len(loss) == 3 for loss in shard.train_loss)
-    evaluate_pack(**trained, settings=settings, out=tmp / "e.parquet")
+    evaluate_pack(common, **trained, settings=settings, out=tmp / "e.parquet")
     rows = pd.read_parquet(tmp / "e.parquet")
     assert len(rows) == 3 and rows.test_f1.between(0, 1).all()
     assert (rows.alpha == 0.9).all() and rows.ami_mean.between(0, 1).all()
@@ -169,7 +170,7 @@ def test_train_and_evaluate_pack(stages):
     # all_tasks: the same NER scores, plus each synthetic head's dev accuracy on labels
     # simulated with the task's alpha (the head predicted on its own gives the same).
     every = {**settings, "evaluate": {**settings["evaluate"], "all_tasks": True}}
-    evaluate_pack(**trained, settings=every, out=tmp / "e_all.parquet")
+    evaluate_pack(common, **trained, settings=every, out=tmp / "e_all.parquet")
     rows_all = pd.read_parquet(tmp / "e_all.parquet")
     pd.testing.assert_series_equal(rows_all.dev_f1, rows.dev_f1)
     pd.testing.assert_series_equal(rows_all.test_f1, rows.test_f1)
@@ -186,10 +187,10 @@ def test_train_and_evaluate_pack(stages):
 
 def test_multi_model_engine_matches_one_by_one(stages):
     tmp, settings, corpus, emb, tasks, points = stages
-    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
-    train_pack(**common, settings=settings, model_out=tmp / "a.pt", shard_out=tmp / "a.parquet")
+    common = Pack(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
+    train_pack(common, settings=settings, model_out=tmp / "a.pt", shard_out=tmp / "a.parquet")
     stacked = {**settings, "train": {**settings["train"], "multi_model": True}}
-    train_pack(**common, settings=stacked, model_out=tmp / "b.pt", shard_out=tmp / "b.parquet")
+    train_pack(common, settings=stacked, model_out=tmp / "b.pt", shard_out=tmp / "b.parquet")
     a = torch.load(tmp / "a.pt", weights_only=True)["states"]
     b = torch.load(tmp / "b.pt", weights_only=True)["states"]
     for point in points:
@@ -202,7 +203,7 @@ def test_multi_model_engine_matches_one_by_one(stages):
     with_checkpoints = {**stacked, "train": {**stacked["train"], "checkpoint_every": 1}}
     with pytest.raises(ValueError, match="multi_model"):
         train_pack(
-            **common, settings=with_checkpoints, model_out=tmp / "c.pt", shard_out=tmp / "c.parquet"
+            common, settings=with_checkpoints, model_out=tmp / "c.pt", shard_out=tmp / "c.parquet"
         )
 
 
@@ -210,14 +211,14 @@ def test_align_and_svd_weights_through_the_packs(stages):
     """Issue 18: model.align and train.task_weights svd reach training; the weights the
     training used land in the train shard and the run row (task_weights, a list)."""
     tmp, settings, corpus, emb, tasks, points = stages
-    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points[:2])
+    common = Pack(corpus=corpus, embeddings=emb, tasks=tasks, points=points[:2])
     svd = {
         **settings,
         "model": {**settings["model"], "align": "aux"},
         "train": {**settings["train"], "epochs": 1, "task_weights": "svd",
                   "align_phase": "frozen", "align_epochs": 1},
     }
-    train_pack(**common, settings=svd, model_out=tmp / "s.pt", shard_out=tmp / "s.parquet")
+    train_pack(common, settings=svd, model_out=tmp / "s.pt", shard_out=tmp / "s.parquet")
     shard = pd.read_parquet(tmp / "s.parquet")
     assert all(len(loss) == 2 for loss in shard.train_loss)
     weights = [list(w) for w in shard.task_weights]
@@ -225,7 +226,7 @@ def test_align_and_svd_weights_through_the_packs(stages):
     saved = torch.load(tmp / "s.pt", weights_only=True)
     assert saved["model_config"]["align"] == "aux"
     assert saved["states"][points[0]["point_id"]]["align_r"].shape == (1, 8, 8)
-    evaluate_pack(**common, model=tmp / "s.pt", train_shard=tmp / "s.parquet", settings=svd,
+    evaluate_pack(common, model=tmp / "s.pt", train_shard=tmp / "s.parquet", settings=svd,
                   out=tmp / "s_eval.parquet")
     rows = pd.read_parquet(tmp / "s_eval.parquet")
     assert [list(w) for w in rows.task_weights] == weights
@@ -250,9 +251,9 @@ def test_alpha_pattern_through_the_packs(stages):
     ami = meta[points[0]["point_id"]]["ami"]
     assert ami[0] > 0.5 and abs(ami[1]) < 0.05  # the noise task carries nothing of NER
     one = {**settings, "train": {**settings["train"], "epochs": 1}}
-    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
-    train_pack(**common, settings=one, model_out=tmp / "p.pt", shard_out=tmp / "p_t.parquet")
-    evaluate_pack(**common, model=tmp / "p.pt", train_shard=tmp / "p_t.parquet", settings=one,
+    common = Pack(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
+    train_pack(common, settings=one, model_out=tmp / "p.pt", shard_out=tmp / "p_t.parquet")
+    evaluate_pack(common, model=tmp / "p.pt", train_shard=tmp / "p_t.parquet", settings=one,
                   out=tmp / "p_e.parquet")
     rows = pd.read_parquet(tmp / "p_e.parquet")
     assert list(rows.alpha_pattern) == ["0.99-noise"] and rows.alpha.isna().all()

@@ -19,6 +19,7 @@ from mtllaws.corpus import load_prepared
 from mtllaws.grid import expand_experiment, group_packs
 from mtllaws.models import ModelConfig, MTLNet
 from mtllaws.pipeline import (
+    Pack,
     evaluate_pack,
     read_tasks,
     simulate_pack,
@@ -226,21 +227,21 @@ def test_simulate_pack_reads_the_real_task_from_its_column(real_stages):
 
 def test_train_and_evaluate_a_pack_with_mixed_head_sizes(real_stages):
     tmp, settings, corpus, emb, tasks, points = real_stages
-    common = dict(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
-    train_pack(**common, settings=settings, model_out=tmp / "m.pt", shard_out=tmp / "t.parquet")
+    common = Pack(corpus=corpus, embeddings=emb, tasks=tasks, points=points)
+    train_pack(common, settings=settings, model_out=tmp / "m.pt", shard_out=tmp / "t.parquet")
     saved = torch.load(tmp / "m.pt", weights_only=True)
     config = ModelConfig(**saved["model_config"])
     assert config.class_counts == (5, 7, 5)
     net = MTLNet(config)
     net.load_state_dict(saved["states"][points[0]["point_id"]])  # checkpoints load
-    evaluate_pack(**common, model=tmp / "m.pt", train_shard=tmp / "t.parquet",
+    evaluate_pack(common, model=tmp / "m.pt", train_shard=tmp / "t.parquet",
                   settings=settings, out=tmp / "e.parquet")
     rows = pd.read_parquet(tmp / "e.parquet")
     assert list(rows.aux_tasks) == ["pos", "pos"] and rows.test_f1.between(0, 1).all()
     assert all(np.isfinite(list(v)).all() and len(v) == 2 for v in rows.head_cka)
     # the stacked engine trains the mixed heads as one-by-one training does
     stacked = {**settings, "train": {**settings["train"], "multi_model": True}}
-    train_pack(**common, settings=stacked, model_out=tmp / "b.pt", shard_out=tmp / "b.parquet")
+    train_pack(common, settings=stacked, model_out=tmp / "b.pt", shard_out=tmp / "b.parquet")
     other = torch.load(tmp / "b.pt", weights_only=True)["states"]
     for point in points:
         for key, value in saved["states"][point["point_id"]].items():

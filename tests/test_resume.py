@@ -101,9 +101,10 @@ def test_killed_sweep_resumes_to_the_same_table(tiny_conll_dir, tmp_path):
 
 TRAIN_SCRIPT = """
 import sys, yaml
-from mtllaws.pipeline import train_pack
+from mtllaws.pipeline import Pack, train_pack
 args = yaml.safe_load(open(sys.argv[1]))
-train_pack(**args)
+pack = Pack(**{key: args.pop(key) for key in ("corpus", "embeddings", "tasks", "points")})
+train_pack(pack, **args)
 """
 
 

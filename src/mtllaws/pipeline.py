@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "pack_class_counts",
     "simulate_pack",
     "read_tasks",
+    "Pack",
     "train_pack",
     "evaluate_pack",
     "collect_study_results",
@@ -319,6 +321,37 @@ def read_tasks(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     return table.to_pandas(), meta
 
 
+@dataclass(frozen=True)
+class Pack:
+    """A pack of grid points and the files that its train and evaluate stages read.
+
+    Attributes
+    ----------
+    corpus : path-like
+        The corpus cache (:func:`prepare_corpus_stage`).
+    embeddings : path-like
+        The embedding matrix (:func:`prepare_embeddings_stage`).
+    tasks : path-like
+        The pack's simulate shard (:func:`simulate_pack`).
+    points : sequence of mapping
+        The grid points' records (:meth:`mtllaws.grid.GridPoint.record`).
+    """
+
+    corpus: str | os.PathLike
+    embeddings: str | os.PathLike
+    tasks: str | os.PathLike
+    points: Sequence[Mapping]
+
+    def load(self):
+        """The prepared corpus, the embedding matrix, and the simulate shard's label
+        table and per-point metadata (:func:`read_tasks`)."""
+        from mtllaws.corpus import load_prepared
+        from mtllaws.embeddings import load_embeddings
+
+        table, meta = read_tasks(self.tasks)
+        return load_prepared(self.corpus), load_embeddings(self.embeddings), table, meta
+
+
 def _point_arrays(tasks: pd.DataFrame, point_id: str) -> tuple[np.ndarray, np.ndarray]:
     rows = tasks[tasks["point_id"] == point_id]
     if rows.empty:
@@ -411,18 +444,15 @@ def _dev_scorer(prepared, embeddings):
 
 
 def train_pack(
+    pack: Pack,
     *,
-    corpus: str | os.PathLike,
-    embeddings: str | os.PathLike,
-    tasks: str | os.PathLike,
-    points: Sequence[Mapping],
     settings: Mapping,
     model_out: str | os.PathLike,
     shard_out: str | os.PathLike,
     checkpoint_dir: str | os.PathLike | None = None,
     threads: int | None = None,
 ) -> None:
-    """Train the model of every grid point of a pack.
+    """Train the model of every grid point of a pack under ``settings``.
 
     Writes ``model_out`` (a torch file with the model config and one state dict per
     point) and ``shard_out`` (one row per point: per-epoch training loss, epochs run,
@@ -434,13 +464,10 @@ def train_pack(
     """
     import torch
 
-    from mtllaws.corpus import load_prepared
-    from mtllaws.embeddings import load_embeddings
     from mtllaws.train import train_model
 
-    prepared = load_prepared(corpus)
-    matrix = load_embeddings(embeddings)
-    table, meta = read_tasks(tasks)
+    points = pack.points
+    prepared, matrix, table, meta = pack.load()
     train_cfg = build_train_config(settings, threads=threads)
     data = [_point_arrays(table, point["point_id"]) for point in points]
     model_cfg = build_model_config(
@@ -530,18 +557,17 @@ def train_pack(
 
 
 def evaluate_pack(
+    pack: Pack,
     *,
-    corpus: str | os.PathLike,
-    embeddings: str | os.PathLike,
-    tasks: str | os.PathLike,
     model: str | os.PathLike,
     train_shard: str | os.PathLike,
-    points: Sequence[Mapping],
     settings: Mapping,
     out: str | os.PathLike,
     measures: Sequence[str] | None = None,
 ) -> None:
     """Score NER on dev and test for every model of a pack: one row per model.
+
+    ``model`` and ``train_shard`` are :func:`train_pack`'s outputs for ``pack``.
 
     The rows follow :data:`mtllaws.shards.RUN_COLUMNS`, plus per-type F1
     (``dev_f1_PER`` …) and, with ``evaluate.all_tasks``, the accuracy of every
@@ -553,20 +579,18 @@ def evaluate_pack(
     """
     import torch
 
-    from mtllaws.corpus import load_prepared
-    from mtllaws.embeddings import embeddings_source, load_embeddings
+    from mtllaws.embeddings import embeddings_source
     from mtllaws.evaluate import score_ids
     from mtllaws.models import ModelConfig, MTLNet
     from mtllaws.train import predict
 
-    prepared = load_prepared(corpus)
-    matrix = load_embeddings(embeddings)
-    _, meta = read_tasks(tasks)
+    points = pack.points
+    prepared, matrix, _, meta = pack.load()
     saved = torch.load(model, map_location="cpu", weights_only=True)
     train_rows = pd.read_parquet(train_shard).set_index("point_id")
     model_cfg = ModelConfig(**saved["model_config"])
     digest = config_hash(settings)
-    source = embeddings_source(embeddings)
+    source = embeddings_source(pack.embeddings)
     model_measures = [m for m in experiment_measures(settings, measures)
                       if MEASURES[m].needs == "model"]
     sample = None
