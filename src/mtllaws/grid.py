@@ -59,6 +59,7 @@ from pathlib import Path
 import pandas as pd
 
 from mtllaws.realtasks import aux_level, aux_level_suffix
+from mtllaws.settings import OLD_KEEP_MARKERS
 
 __all__ = [
     "GridPoint",
@@ -96,11 +97,6 @@ _UNHASHED = {
     # the hash covers; the name itself decides nothing more
     "protocol",
 }
-
-#: How the hash spells "keep the preset" (null) for these model keys: as the markers
-#: they had before null became the one convention (issue 16), so that the hash of an
-#: unchanged setting, and of the results already computed with it, stays the same.
-_HASH_KEEP_PRESET = {"hidden": 0, "shared_dense": -1}
 
 #: Settings that :func:`config_hash` leaves out while they hold their *neutral* value:
 #: ``"<section>.<key>"`` (or a top-level ``"<key>"``) -> the value that does what the
@@ -140,11 +136,12 @@ def _hashed_settings(settings: Mapping) -> dict:
             value = {k: v for k, v in value.items() if not _is_neutral(f"{key}.{k}", v)}
             if key == "model":
                 value = {
-                    k: _HASH_KEEP_PRESET[k] if v is None and k in _HASH_KEEP_PRESET else v
+                    k: OLD_KEEP_MARKERS[k] if v is None and k in OLD_KEEP_MARKERS else v
                     for k, v in value.items()
                 }
         hashed[key] = value
     return hashed
+
 
 #: Keys that describe the grid itself, not the settings of each model.
 GRID_SETTINGS = ("grid", "points_csv", "seeds")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 __all__ = [
     "KEEP_PRESET",
+    "OLD_KEEP_MARKERS",
     "model_overrides",
     "corpus_settings",
     "embedding_download_path",
@@ -125,8 +126,11 @@ def embedding_settings(experiments: Mapping, corpus: str, emb_id: str) -> dict:
 #: the preset's (the one convention; the old markers are refused).
 KEEP_PRESET = None
 
-#: Old "keep the preset" markers, refused with a message naming the key.
-_OLD_MARKERS = {"hidden": 0, "shared_dense": -1}
+#: The "keep the preset" markers of the model keys before null became the one convention
+#: (issue 16): refused in a config with a message naming the key, and the spelling of
+#: null in :func:`mtllaws.grid.config_hash`, so that the hash of an unchanged setting,
+#: and of the results computed with it, stays the same.
+OLD_KEEP_MARKERS = {"hidden": 0, "shared_dense": -1}
 
 
 def model_overrides(model: Mapping, *, where: str = "model") -> dict:
@@ -149,7 +153,7 @@ def model_overrides(model: Mapping, *, where: str = "model") -> dict:
         An old marker (``hidden: 0``, ``shared_dense: -1``); the message names the
         key and the fix.
     """
-    for key, old in _OLD_MARKERS.items():
+    for key, old in OLD_KEEP_MARKERS.items():
         value = model.get(key)
         if value is not None and value == old:
             raise ValueError(
