@@ -231,7 +231,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
     """
     import re
 
-    from mtllaws.regress import aliases, range_hit, resolve_column, values_hit
+    from mtllaws.regress import aliases, fixed_hit, resolve_column
 
     if not exp.get("studies"):
         return
@@ -295,14 +295,7 @@ def _check_studies(name: str, exp: Mapping, points) -> None:
             if column not in configs.columns:
                 continue  # a measured column: known only after the sweep
             values = configs[column].to_numpy(float)
-            if isinstance(value, Mapping):  # a range {min, max}, as regress reads it
-                hit, _ = range_hit(values, value, where, key)
-            else:
-                hit, _, _ = values_hit(
-                    values, value,
-                    f"{where}: fixed {key}={value!r} is not a number, a list of numbers "
-                    "or a range {min: a, max: b}",
-                )
+            hit = fixed_hit(values, value, where, key)  # as regress selects the rows
             if column == "alpha":
                 hit |= configs["_alpha_unknown"].to_numpy()  # α found by simulate
             if not (hit & mask).any():
