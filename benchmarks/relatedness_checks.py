@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from mtllaws.effects import format_spread, spread
 from mtllaws.relatedness import MEASURES, measure_columns
 
 
 def _pm(values) -> str:
-    values = np.asarray(values, dtype=float)
-    sd = values.std(ddof=1) if values.size > 1 else float("nan")
-    return f"{values.mean():+.3f} ± {sd:.3f} ({values.size})"
+    """``mean ± std (count)`` of the finite values, signed (``effects.format_spread``)."""
+    return format_spread(spread(values), sign=True)
 
 
 def checks(runs: pd.DataFrame) -> str:

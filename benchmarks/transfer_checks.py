@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtllaws.effects import format_spread, spread
+
 N = "n_tokens_per_task"
 PRESETS = ("alignment", "reweighting", "capacity")
 
@@ -53,12 +55,8 @@ def load_runs(results: str | Path, preset: str) -> pd.DataFrame:
 
 
 def _pm(values) -> str:
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if not values.size:
-        return "—"
-    sd = values.std(ddof=1) if values.size > 1 else float("nan")
-    return f"{values.mean():+.3f} ± {sd:.3f} ({values.size})"
+    """``mean ± std (count)`` of the finite values, signed (``effects.format_spread``)."""
+    return format_spread(spread(values), sign=True)
 
 
 def _arm(runs: pd.DataFrame, column: str, fallback: str) -> pd.Series:

@@ -298,3 +298,16 @@ def test_effects_name_the_recorded_hidden_size_and_alignment():
     plain = compute_effects(pd.DataFrame(rows).drop(columns=["hidden", "align"]),
                             experiment="capacity_h10")
     assert plain["model"] == {} and "Model:" not in to_markdown(plain)
+
+
+def test_spread_and_its_one_format():
+    from mtllaws.effects import format_spread, spread
+
+    d = spread([0.1, 0.3, np.nan])  # the NaN is left out
+    assert d["count"] == 2 and d["mean"] == pytest.approx(0.2)
+    assert d["std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+    assert format_spread(d) == "0.200 ± 0.141 (2)"
+    assert format_spread(d, sign=True) == "+0.200 ± 0.141 (2)"
+    assert format_spread(spread([-0.05])) == "-0.050 (1)"  # one value: no std
+    assert format_spread(spread([])) == "–" and format_spread(None) == "–"
+    assert format_spread({"mean": float("nan"), "std": None, "count": 3}) == "–"

@@ -54,6 +54,8 @@ __all__ = [
     "read_results",
     "configurations",
     "difference",
+    "spread",
+    "format_spread",
     "compute_effects",
     "acceptance",
     "to_markdown",
@@ -537,7 +539,7 @@ def acceptance(
         run = run + 1 if ok else 1
         best = max(best, run)
     steps = ", ".join(
-        f"{r['step']['from_n']}→{r['n']}: {_pm(r['step'])}"
+        f"{r['step']['from_n']}→{r['n']}: {format_spread(r['step'])}"
         + (" (>2σ)" if r["step"]["exceeds_2std"] else "")
         for r in stl[1:]
     )
@@ -593,7 +595,8 @@ def acceptance(
             "name": f"at one {size}, T = {tasks}: AMI effect >= {min_effect} and > 2σ",
             "passed": bool(good),
             "detail": (
-                f"{where}: {_pm(chosen['effect'])} (2σ = {_fmt(chosen['effect']['two_sigma'])})"
+                f"{where}: {format_spread(chosen['effect'])} "
+                f"(2σ = {_fmt(chosen['effect']['two_sigma'])})"
                 if chosen
                 else sections["ami"]["note"] or f"no AMI effect at T = {tasks}"
             ),
@@ -609,7 +612,7 @@ def acceptance(
                 "name": f"at that {size}: {name}",
                 "passed": bool(chosen and chosen[flag]),
                 "detail": (
-                    f"{where}: MTL − STL = {_pm(value)}"
+                    f"{where}: MTL − STL = {format_spread(value)}"
                     if value
                     else (sections["transfer"]["note"] or "no STL at that size")
                 ),
@@ -623,6 +626,29 @@ def acceptance(
     }
 
 
+def spread(values) -> dict:
+    """``mean, std, count`` of the finite ``values`` (std with ddof 1; None with one)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return {"mean": None, "std": None, "count": 0}
+    std = float(values.std(ddof=1)) if values.size > 1 else None
+    return {"mean": float(values.mean()), "std": std, "count": int(values.size)}
+
+
+def format_spread(d: Mapping | None, *, sign: bool = False, digits: int = 3) -> str:
+    """``mean ± std (count)`` of a :func:`spread` or :func:`difference` dict.
+
+    The one way effects, law tests and the benchmarks print a figure with its seeds'
+    spread: ``–`` without a (finite) mean, the ``± std`` left out without a finite std.
+    """
+    if not d or _num(d.get("mean")) is None:
+        return "–"
+    mean = f"{d['mean']:+.{digits}f}" if sign else f"{d['mean']:.{digits}f}"
+    std = "" if _num(d.get("std")) is None else f" ± {d['std']:.{digits}f}"
+    return f"{mean}{std} ({d['count']})"
+
+
 # ------------------------------------------------------------------------ rendering
 def _fmt(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
@@ -632,20 +658,13 @@ def _lvl(value) -> str:
     return "–" if value is None else f"{value:g}"
 
 
-def _pm(d: Mapping | None) -> str:
-    if not d:
-        return "–"
-    std = "" if d.get("std") is None else f" ± {d['std']:.3f}"
-    return f"{_fmt(d['mean'])}{std} ({d['count']})"
-
-
 def _flag(value) -> str:
     return "–" if value is None else ("yes" if value else "no")
 
 
 def _difference(d: Mapping | None) -> list[str]:
     """A difference's cells: mean ± std (count), and whether it exceeds 2σ ("–" without)."""
-    return [_pm(d), _flag(d["exceeds_2std"] if d else None)]
+    return [format_spread(d), _flag(d["exceeds_2std"] if d else None)]
 
 
 def _label(conf: Mapping, effects: Mapping) -> str:
@@ -687,7 +706,7 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
                     *([str(c.get("n_syn", "–"))] if unbalanced else []),
                     _lvl(c[level]),
                     _fmt(c["ami"]),
-                    _pm(c["f1"]),
+                    format_spread(c["f1"]),
                 ]
                 for c in effects["configurations"]
             ],
@@ -704,7 +723,7 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
             [size, "test F1", "step from previous", "> 2σ"],
             lambda r: [
                 str(r["n"]),
-                _pm(r["f1"]),
+                format_spread(r["f1"]),
                 *_difference(r["step"]),
             ],
         ),
@@ -715,8 +734,8 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
                 *config(r),
                 f"{_lvl(r['low'][level])} → {_lvl(r['high'][level])}",
                 f"{_fmt(r['low']['ami'])} → {_fmt(r['high']['ami'])}",
-                _pm(r["f1_low"]),
-                _pm(r["f1_high"]),
+                format_spread(r["f1_low"]),
+                format_spread(r["f1_high"]),
                 *_difference(r["effect"]),
             ],
         ),
@@ -726,8 +745,8 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
                 *config(r),
                 _lvl(r[level]),
                 _fmt(r["ami"]),
-                _pm(r["f1_mtl"]),
-                _pm(r["f1_stl"]),
+                format_spread(r["f1_mtl"]),
+                format_spread(r["f1_stl"]),
                 *_difference(r["transfer"]),
             ],
         ),
@@ -739,8 +758,8 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
                 _lvl(r[level]),
                 str(r["T"]),
                 _fmt(r["ami"]),
-                _pm(r["f1"]),
-                _pm(r["f1_stl"]),
+                format_spread(r["f1"]),
+                format_spread(r["f1_stl"]),
                 *_difference(r["vs_smallest_T"]),
             ],
         ),
@@ -769,10 +788,10 @@ def to_markdown(effects: Mapping, accept: Mapping | None = None) -> str:
                         [
                             str(p["n"]),
                             *([str(p["n_syn"])] if unbalanced else []),
-                            _pm(p["effect"]),
+                            format_spread(p["effect"]),
                             _flag(p["effect_ok"]),
-                            _pm(p["high_minus_stl"]),
-                            _pm(p["low_minus_stl"]),
+                            format_spread(p["high_minus_stl"]),
+                            format_spread(p["low_minus_stl"]),
                         ]
                         for p in accept["per_n"]
                     ],

@@ -57,6 +57,7 @@ import pandas as pd
 
 from mtllaws.atomic import atomic_write_text
 from mtllaws.effects import Cell, difference
+from mtllaws.effects import format_spread as _pm
 from mtllaws.validation import config_codes
 
 __all__ = [
@@ -887,13 +888,6 @@ def _f(value, digits: int = 3, sign: bool = False) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "–"
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-def _pm(d, sign: bool = False) -> str:
-    if not d or d.get("mean") is None:
-        return "–"
-    std = "" if d.get("std") is None else f" ± {d['std']:.3f}"
-    return f"{_f(d['mean'], sign=sign)}{std} ({d['count']})"
 
 
 def _table(header, rows) -> list[str]:
