@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from mtllaws.atomic import atomic_write_text
-from mtllaws.effects import Cell, difference
+from mtllaws.effects import Cell, difference, spread
 from mtllaws.effects import format_spread as _pm
 from mtllaws.validation import config_codes
 
@@ -571,15 +571,6 @@ def predict_real(real: pd.DataFrame, fits, *, where: str = "the runs table") -> 
     return out
 
 
-def _stats(values) -> dict:
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if not v.size:
-        return {"mean": None, "std": None, "count": 0}
-    std = float(v.std(ddof=1)) if v.size > 1 else None
-    return {"mean": float(v.mean()), "std": std, "count": int(v.size)}
-
-
 def prediction_table(predictions: pd.DataFrame) -> list[dict]:
     """Per engine, measure, real case and n: measured, predicted and error over seeds.
 
@@ -607,10 +598,10 @@ def prediction_table(predictions: pd.DataFrame) -> list[dict]:
                 "n_tasks": int(first["n_tasks"]),
                 "n": float(first["n"]),
                 "seeds": sorted(int(s) for s in group["seed"]),
-                "value": _stats(group["value"]),
-                "measured": _stats(group["measured"]),
-                "predicted": _stats(group["predicted"]),
-                "error": _stats(group["error"]),
+                "value": spread(group["value"]),
+                "measured": spread(group["measured"]),
+                "predicted": spread(group["predicted"]),
+                "error": spread(group["error"]),
             }
         )
     return rows
