@@ -27,7 +27,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, write_json
+from _common import RESULTS, ROOT, write_json
+
+from mtllaws.effects import format_spread, spread
 
 __all__ = ["FIGURES", "VERDICT", "abba_order", "compare", "format_comparison"]
 
@@ -63,14 +65,13 @@ def compare(rows: list[dict], *, tolerance: float = 0.05) -> list[dict]:
         for figure in FIGURES:
             old = np.array([sel["old", p][figure] for p in pairs], dtype=float)
             new = np.array([sel["new", p][figure] for p in pairs], dtype=float)
-            diff = new - old
+            diff = spread(new - old)
             line = {
                 "preset": preset, "threads": threads, "figure": figure, "pairs": len(pairs),
-                "old_mean": old.mean(), "old_std": old.std(ddof=1) if len(old) > 1 else 0.0,
-                "new_mean": new.mean(), "new_std": new.std(ddof=1) if len(new) > 1 else 0.0,
+                "old": spread(old), "new": spread(new),
                 "new_over_old": new.mean() / old.mean(),
-                "diff_mean": diff.mean(),
-                "diff_se": diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0,
+                "diff_mean": diff["mean"],
+                "diff_se": diff["std"] / np.sqrt(len(pairs)) if diff["std"] is not None else None,
                 "holds": None,
             }
             if figure in VERDICT:
@@ -80,17 +81,16 @@ def compare(rows: list[dict], *, tolerance: float = 0.05) -> list[dict]:
 
 
 def format_comparison(lines: list[dict]) -> str:
-    """Plain text, one figure per line."""
+    """Plain text, one figure per line: each tree as ``mean ± std (runs)``."""
     text = []
     for c in lines:
         verdict = "" if c["holds"] is None else ("  holds" if c["holds"] else "  SLOWER")
+        se = "" if c["diff_se"] is None else f" ± {c['diff_se']:.3f} (se)"
         text.append(
             f"{c['preset']:8s} {c['threads']} thr  {c['figure']:18s}"
-            f" old {c['old_mean']:.3f} ± {c['old_std']:.3f}"
-            f"  new {c['new_mean']:.3f} ± {c['new_std']:.3f}"
+            f" old {format_spread(c['old'])}  new {format_spread(c['new'])}"
             f"  new/old {c['new_over_old']:.3f}"
-            f"  paired {c['diff_mean']:+.3f} ± {c['diff_se']:.3f} (se, {c['pairs']} pairs)"
-            f"{verdict}")
+            f"  paired {c['diff_mean']:+.3f}{se}, {c['pairs']} pairs{verdict}")
     return "\n".join(text)
 
 
@@ -110,7 +110,8 @@ def run_tree(tree: Path, args) -> list[dict]:
     cmd = [sys.executable, "benchmarks/train_speed.py", "--preset", *args.preset,
            "--threads", *map(str, args.threads), "--repeats", str(args.repeats)]
     subprocess.run(cmd, cwd=tree, env=_env(tree), check=True, stdout=subprocess.DEVNULL)
-    return json.loads((tree / "benchmarks" / "results" / "train_speed.json").read_text())["rows"]
+    written = tree / RESULTS.relative_to(ROOT) / "train_speed.json"
+    return json.loads(written.read_text())["rows"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, tree in trees.items():
         if not (tree / "benchmarks" / "train_speed.py").exists():
             parser.error(f"{name} checkout {tree} has no benchmarks/train_speed.py")
-        if package_of(tree) != tree / "src" / "mtllaws":
-            parser.error(f"{name} checkout {tree} imports mtllaws from {package_of(tree)}, "
+        package = package_of(tree)
+        if package != tree / "src" / "mtllaws":
+            parser.error(f"{name} checkout {tree} imports mtllaws from {package}, "
                          f"not its own src/: uninstall the other copy or run elsewhere")
     if trees["old"] == trees["new"]:
         parser.error("old and new are the same checkout")
